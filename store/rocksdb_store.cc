@@ -1,0 +1,303 @@
+// RocksDB implementation of Store. Records are decoded once at open into the
+// in-memory index; afterwards every read is served from the index and every
+// write goes to RocksDB first, then to the index.
+#include <map>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+#include "store/rocksdb_util.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+namespace converge {
+namespace {
+
+class RocksDbStore final : public Store {
+ public:
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, FamilyHandles families)
+      : db_(std::move(db)), families_(std::move(families)) {}
+
+  ~RocksDbStore() override {
+    for (auto& [name, handle] : families_.by_name) {
+      db_->DestroyColumnFamilyHandle(handle);
+    }
+  }
+
+  absl::Status LoadIndex() {
+    absl::MutexLock lock(&mu_);
+    CONVERGE_RETURN_IF_ERROR(ScanFamily(
+        db_.get(), families_.Get(schema::kDesiredFamily), schema::kSandboxPrefix,
+        [&](absl::string_view key, absl::string_view value) -> absl::Status {
+          records::SandboxDesired desired;
+          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &desired));
+          SandboxRecord& record = index_[desired.id()];
+          record.id = desired.id();
+          record.desired = std::move(desired);
+          return absl::OkStatus();
+        }));
+    CONVERGE_RETURN_IF_ERROR(ScanFamily(
+        db_.get(), families_.Get(schema::kActualFamily), schema::kSandboxPrefix,
+        [&](absl::string_view key, absl::string_view value) -> absl::Status {
+          records::SandboxActual actual;
+          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &actual));
+          SandboxRecord& record = index_[actual.id()];
+          record.id = actual.id();
+          record.actual = std::move(actual);
+          return absl::OkStatus();
+        }));
+    for (const auto& [id, record] : index_) {
+      if (record.desired && IsLive(*record.desired)) {
+        names_[SandboxNameKey(record.desired->config().metadata())] = id;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::optional<SandboxRecord> GetSandbox(const std::string& id) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = index_.find(id);
+    if (it == index_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::vector<SandboxRecord> ListSandboxes() const override {
+    absl::MutexLock lock(&mu_);
+    std::vector<SandboxRecord> out;
+    out.reserve(index_.size());
+    for (const auto& [id, record] : index_) out.push_back(record);
+    return out;
+  }
+
+  std::optional<std::string> FindSandboxByName(
+      const runtime::v1::PodSandboxMetadata& metadata) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = names_.find(SandboxNameKey(metadata));
+    if (it == names_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::pair<SandboxRecord, bool> AwaitSandbox(
+      const std::string& id, absl::Time deadline,
+      const std::function<bool(const SandboxRecord&)>& done) const override {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      SandboxRecord record = LookupLocked(id);
+      if (done(record)) return {std::move(record), true};
+      if (changed_.WaitWithDeadline(&mu_, deadline)) {
+        record = LookupLocked(id);
+        bool ok = done(record);
+        return {std::move(record), ok};
+      }
+    }
+  }
+
+  void AddListener(Listener listener) override {
+    absl::MutexLock lock(&listeners_mu_);
+    listeners_.push_back(std::move(listener));
+  }
+
+  absl::Status PutSandboxDesired(const records::SandboxDesired& desired) override {
+    const std::string name_key = SandboxNameKey(desired.config().metadata());
+    rocksdb::WriteBatch batch;
+    auto* family = families_.Get(schema::kDesiredFamily);
+    batch.Put(family, schema::SandboxKey(desired.id()), desired.SerializeAsString());
+    if (IsLive(desired)) {
+      batch.Put(family, schema::SandboxNameIndexKey(name_key), desired.id());
+    } else {
+      batch.Delete(family, schema::SandboxNameIndexKey(name_key));
+    }
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/true, desired.id()));
+    {
+      absl::MutexLock lock(&mu_);
+      SandboxRecord& record = index_[desired.id()];
+      record.id = desired.id();
+      record.desired = desired;
+      if (IsLive(desired)) {
+        names_[name_key] = desired.id();
+      } else {
+        auto it = names_.find(name_key);
+        if (it != names_.end() && it->second == desired.id()) names_.erase(it);
+      }
+      changed_.SignalAll();
+    }
+    Notify(desired.id());
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteSandboxDesired(const std::string& id) override {
+    std::optional<SandboxRecord> current = GetSandbox(id);
+    if (!current || !current->desired) return absl::OkStatus();
+    rocksdb::WriteBatch batch;
+    auto* family = families_.Get(schema::kDesiredFamily);
+    batch.Delete(family, schema::SandboxKey(id));
+    const std::string name_key = SandboxNameKey(current->desired->config().metadata());
+    bool owns_name = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = names_.find(name_key);
+      owns_name = it != names_.end() && it->second == id;
+    }
+    if (owns_name) batch.Delete(family, schema::SandboxNameIndexKey(name_key));
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/true, id));
+    {
+      absl::MutexLock lock(&mu_);
+      if (owns_name) names_.erase(name_key);
+      auto it = index_.find(id);
+      if (it != index_.end()) {
+        it->second.desired.reset();
+        if (!it->second.actual) index_.erase(it);
+      }
+      changed_.SignalAll();
+    }
+    Notify(id);
+    return absl::OkStatus();
+  }
+
+  // Not synced: a WAL write survives the process being killed, which is the
+  // crash the handles guard against; after a power loss the boot id changes
+  // and every handle is known stale anyway.
+  absl::Status PutSandboxActual(const records::SandboxActual& actual) override {
+    rocksdb::WriteBatch batch;
+    batch.Put(families_.Get(schema::kActualFamily), schema::SandboxKey(actual.id()),
+              actual.SerializeAsString());
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/false, actual.id()));
+    {
+      absl::MutexLock lock(&mu_);
+      SandboxRecord& record = index_[actual.id()];
+      record.id = actual.id();
+      record.actual = actual;
+      changed_.SignalAll();
+    }
+    Notify(actual.id());
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteSandboxActual(const std::string& id) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(families_.Get(schema::kActualFamily), schema::SandboxKey(id));
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/false, id));
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = index_.find(id);
+      if (it != index_.end()) {
+        it->second.actual.reset();
+        if (!it->second.desired) index_.erase(it);
+      }
+      changed_.SignalAll();
+    }
+    Notify(id);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetMeta(
+      const std::string& key) const override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(),
+                                 families_.Get(schema::kMetaFamily), key, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return RocksDbError(s, absl::StrCat("read meta `", key, "`"));
+    return std::optional<std::string>(std::move(value));
+  }
+
+  absl::Status PutMeta(const std::string& key, const std::string& value) override {
+    rocksdb::WriteBatch batch;
+    batch.Put(families_.Get(schema::kMetaFamily), key, value);
+    return Write(&batch, /*sync=*/true, key);
+  }
+
+  uint64_t ApproximateSizeBytes() const override {
+    uint64_t total = 0;
+    for (const auto& [name, handle] : families_.by_name) {
+      uint64_t size = 0;
+      if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kTotalSstFilesSize,
+                              &size)) {
+        total += size;
+      }
+      if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kCurSizeAllMemTables,
+                              &size)) {
+        total += size;
+      }
+    }
+    return total;
+  }
+
+ private:
+  static bool IsLive(const records::SandboxDesired& desired) {
+    return desired.stage() != records::SANDBOX_STAGE_REMOVED;
+  }
+
+  SandboxRecord LookupLocked(const std::string& id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = index_.find(id);
+    if (it == index_.end()) return SandboxRecord{id, std::nullopt, std::nullopt};
+    return it->second;
+  }
+
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view what) {
+    rocksdb::WriteOptions options;
+    options.sync = sync;
+    rocksdb::Status s = db_->Write(options, batch);
+    if (!s.ok()) return RocksDbError(s, absl::StrCat("write `", what, "`"));
+    return absl::OkStatus();
+  }
+
+  void Notify(const std::string& id) {
+    std::vector<Listener> listeners;
+    {
+      absl::MutexLock lock(&listeners_mu_);
+      listeners = listeners_;
+    }
+    for (const auto& listener : listeners) listener(id);
+  }
+
+  const std::unique_ptr<rocksdb::DB> db_;
+  const FamilyHandles families_;
+
+  mutable absl::Mutex mu_;
+  mutable absl::CondVar changed_;
+  std::map<std::string, SandboxRecord> index_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> names_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex listeners_mu_;
+  std::vector<Listener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+};
+
+}  // namespace
+
+std::string SandboxNameKey(const runtime::v1::PodSandboxMetadata& metadata) {
+  // '/' cannot appear in Kubernetes names, namespaces or uids.
+  return absl::StrCat(metadata.namespace_(), "/", metadata.name(), "/",
+                      metadata.uid(), "/", metadata.attempt());
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  // Records are small and few; keep the daemon's footprint small too.
+  options.max_open_files = 64;
+  options.keep_log_file_num = 4;
+  options.max_total_wal_size = 64 << 20;
+  std::unique_ptr<rocksdb::DB> db;
+  CONVERGE_ASSIGN_OR_RETURN(
+      FamilyHandles families,
+      OpenWithFamilies(options, dir, /*secondary_dir=*/"", &db));
+  auto store = std::make_unique<RocksDbStore>(std::move(db), std::move(families));
+  CONVERGE_RETURN_IF_ERROR(store->LoadIndex());
+  auto schema_version = store->GetMeta("schema_version");
+  if (!schema_version.ok()) return schema_version.status();
+  if (!schema_version->has_value()) {
+    CONVERGE_RETURN_IF_ERROR(
+        store->PutMeta("schema_version", absl::StrCat(kSchemaVersion)));
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace converge

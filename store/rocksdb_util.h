@@ -1,0 +1,41 @@
+// RocksDB plumbing shared by the read-write store and the read-only view.
+#ifndef CONVERGE_STORE_ROCKSDB_UTIL_H_
+#define CONVERGE_STORE_ROCKSDB_UTIL_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "rocksdb/db.h"
+
+namespace converge {
+
+struct FamilyHandles {
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  // CHECK-fails on an unknown family: the set is fixed by schema::Families().
+  rocksdb::ColumnFamilyHandle* Get(const std::string& name) const;
+};
+
+absl::Status RocksDbError(const rocksdb::Status& status, absl::string_view what);
+
+// Opens `dir` with every schema family: read-write when `secondary_dir` is
+// empty, otherwise as a secondary instance (which needs no lock, so it works
+// beside a running daemon or after it died) keeping its own files there.
+absl::StatusOr<FamilyHandles> OpenWithFamilies(const rocksdb::Options& options,
+                                               const std::string& dir,
+                                               const std::string& secondary_dir,
+                                               std::unique_ptr<rocksdb::DB>* db);
+
+// Calls `visit` for every key in `family` starting with `prefix`, in order.
+absl::Status ScanFamily(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, absl::string_view prefix,
+    const std::function<absl::Status(absl::string_view key, absl::string_view value)>&
+        visit);
+
+}  // namespace converge
+
+#endif  // CONVERGE_STORE_ROCKSDB_UTIL_H_

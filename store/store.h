@@ -1,0 +1,102 @@
+// The state store: desired and actual records of pod sandboxes in RocksDB,
+// mirrored by an in-memory index so that List/Status never scan the database.
+//
+// One writer per column family, enforced by the interface each module gets:
+// CRI handlers hold a `DesiredWriter`, the reconciler an `ActualWriter`; both
+// read through `StateReader`.
+//
+//   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(dir));
+//   CONVERGE_RETURN_IF_ERROR(store->PutSandboxDesired(desired));  // durable
+//   store->AwaitSandbox(id, deadline, [&](const SandboxRecord& r) {
+//     return r.actual && r.actual->observed_generation() >= gen;
+//   });
+//
+// Thread safety: every method is safe to call from any thread. Listeners run
+// on the writing thread after the write is durable and must not block.
+#ifndef CONVERGE_STORE_STORE_H_
+#define CONVERGE_STORE_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "api/records.pb.h"
+
+namespace converge {
+
+// Version written into every record; bump on incompatible change.
+inline constexpr uint32_t kSchemaVersion = 1;
+
+// A sandbox as the store knows it: either side may be missing (desired alone
+// before the first reconcile; actual alone for an orphan to tear down).
+struct SandboxRecord {
+  std::string id;
+  std::optional<records::SandboxDesired> desired;
+  std::optional<records::SandboxActual> actual;
+};
+
+// The identity kubelet retries RunPodSandbox with.
+std::string SandboxNameKey(const runtime::v1::PodSandboxMetadata& metadata);
+
+class StateReader {
+ public:
+  virtual ~StateReader() = default;
+
+  virtual std::optional<SandboxRecord> GetSandbox(const std::string& id) const = 0;
+  // Every known sandbox, ordered by id.
+  virtual std::vector<SandboxRecord> ListSandboxes() const = 0;
+  // The live (not tombstoned) sandbox created for this metadata, if any.
+  virtual std::optional<std::string> FindSandboxByName(
+      const runtime::v1::PodSandboxMetadata& metadata) const = 0;
+
+  // Blocks until `done` holds for the sandbox's record (evaluated after every
+  // write to it) or `deadline` passes; returns the last record seen and
+  // whether `done` held. A missing sandbox is passed as a record with neither
+  // side set.
+  virtual std::pair<SandboxRecord, bool> AwaitSandbox(
+      const std::string& id, absl::Time deadline,
+      const std::function<bool(const SandboxRecord&)>& done) const = 0;
+
+  // Called with the sandbox id after each write to it.
+  using Listener = std::function<void(const std::string& id)>;
+  virtual void AddListener(Listener listener) = 0;
+};
+
+// Writes to the `desired` family. Every write is synced before it returns.
+class DesiredWriter : public virtual StateReader {
+ public:
+  // Stores the record and its name index entry in one batch.
+  virtual absl::Status PutSandboxDesired(const records::SandboxDesired& desired) = 0;
+  // Deletes the tombstone and its name index entry once nothing actual is left.
+  virtual absl::Status DeleteSandboxDesired(const std::string& id) = 0;
+};
+
+// Writes to the `actual` family.
+class ActualWriter : public virtual StateReader {
+ public:
+  virtual absl::Status PutSandboxActual(const records::SandboxActual& actual) = 0;
+  virtual absl::Status DeleteSandboxActual(const std::string& id) = 0;
+};
+
+class Store : public DesiredWriter, public ActualWriter {
+ public:
+  // Opens (creating if missing) the database in `dir`.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir);
+
+  // The `meta` family, written by the daemon itself.
+  virtual absl::StatusOr<std::optional<std::string>> GetMeta(
+      const std::string& key) const = 0;
+  virtual absl::Status PutMeta(const std::string& key, const std::string& value) = 0;
+
+  // Approximate on-disk size of the database, for metrics and the dump.
+  virtual uint64_t ApproximateSizeBytes() const = 0;
+};
+
+}  // namespace converge
+
+#endif  // CONVERGE_STORE_STORE_H_

@@ -1,0 +1,177 @@
+#include "store/store.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "store/view.h"
+
+namespace converge {
+namespace {
+
+records::SandboxDesired Desired(const std::string& id, const std::string& name,
+                                records::SandboxStage stage, int64_t generation) {
+  records::SandboxDesired desired;
+  desired.set_schema_version(kSchemaVersion);
+  desired.set_id(id);
+  desired.set_stage(stage);
+  desired.set_generation(generation);
+  auto* metadata = desired.mutable_config()->mutable_metadata();
+  metadata->set_name(name);
+  metadata->set_namespace_("default");
+  metadata->set_uid("uid-" + name);
+  metadata->set_attempt(0);
+  return desired;
+}
+
+records::SandboxActual Actual(const std::string& id, int64_t observed) {
+  records::SandboxActual actual;
+  actual.set_schema_version(kSchemaVersion);
+  actual.set_id(id);
+  actual.set_phase(records::SANDBOX_PHASE_READY);
+  actual.set_observed_generation(observed);
+  return actual;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = getenv("TEST_TMPDIR");
+    dir_ = std::filesystem::path(tmp ? tmp : "/tmp") /
+           ("store-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenStore() {
+    auto store = Store::Open(dir_.string());
+    EXPECT_TRUE(store.ok()) << store.status();
+    return *std::move(store);
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(StoreTest, IndexSurvivesReopen) {
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store->PutSandboxDesired(Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1)).ok());
+    ASSERT_TRUE(store->PutSandboxActual(Actual("a", 1)).ok());
+    ASSERT_TRUE(store->PutSandboxActual(Actual("orphan", 0)).ok());
+  }
+  auto store = OpenStore();
+  auto sandboxes = store->ListSandboxes();
+  ASSERT_EQ(sandboxes.size(), 2u);
+  EXPECT_EQ(sandboxes[0].id, "a");
+  ASSERT_TRUE(sandboxes[0].desired.has_value());
+  EXPECT_EQ(sandboxes[0].desired->config().metadata().name(), "pod-a");
+  EXPECT_EQ(sandboxes[0].actual->observed_generation(), 1);
+  EXPECT_EQ(sandboxes[1].id, "orphan");
+  EXPECT_FALSE(sandboxes[1].desired.has_value());
+  EXPECT_EQ(store->FindSandboxByName(sandboxes[0].desired->config().metadata()),
+            std::optional<std::string>("a"));
+}
+
+TEST_F(StoreTest, TombstoneReleasesNameAndDeleteDropsRecord) {
+  auto store = OpenStore();
+  auto desired = Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1);
+  ASSERT_TRUE(store->PutSandboxDesired(desired).ok());
+  ASSERT_EQ(store->FindSandboxByName(desired.config().metadata()), "a");
+
+  desired.set_stage(records::SANDBOX_STAGE_REMOVED);
+  desired.set_generation(2);
+  ASSERT_TRUE(store->PutSandboxDesired(desired).ok());
+  EXPECT_EQ(store->FindSandboxByName(desired.config().metadata()), std::nullopt);
+  ASSERT_TRUE(store->GetSandbox("a").has_value());
+
+  ASSERT_TRUE(store->DeleteSandboxDesired("a").ok());
+  EXPECT_FALSE(store->GetSandbox("a").has_value());
+  ASSERT_TRUE(store->DeleteSandboxDesired("a").ok()) << "delete is idempotent";
+}
+
+TEST_F(StoreTest, NameOfNewSandboxIsNotReleasedByOldTombstone) {
+  auto store = OpenStore();
+  auto old_desired = Desired("old", "pod", records::SANDBOX_STAGE_REMOVED, 3);
+  ASSERT_TRUE(store->PutSandboxDesired(old_desired).ok());
+  ASSERT_TRUE(store->PutSandboxDesired(Desired("new", "pod", records::SANDBOX_STAGE_READY, 1)).ok());
+  ASSERT_TRUE(store->DeleteSandboxDesired("old").ok());
+  EXPECT_EQ(store->FindSandboxByName(old_desired.config().metadata()), "new");
+}
+
+TEST_F(StoreTest, AwaitWakesOnWriteAndTimesOut) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->PutSandboxDesired(Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1)).ok());
+  std::thread writer([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_TRUE(store->PutSandboxActual(Actual("a", 1)).ok());
+  });
+  auto [record, done] = store->AwaitSandbox(
+      "a", absl::Now() + absl::Seconds(30), [](const SandboxRecord& r) {
+        return r.actual.has_value() && r.actual->observed_generation() >= 1;
+      });
+  writer.join();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(record.actual->observed_generation(), 1);
+
+  auto [missing, missing_done] = store->AwaitSandbox(
+      "absent", absl::Now() + absl::Milliseconds(10),
+      [](const SandboxRecord& r) { return r.desired.has_value(); });
+  EXPECT_FALSE(missing_done);
+  EXPECT_EQ(missing.id, "absent");
+}
+
+TEST_F(StoreTest, ListenersSeeEveryWrite) {
+  auto store = OpenStore();
+  std::vector<std::string> seen;
+  store->AddListener([&](const std::string& id) { seen.push_back(id); });
+  ASSERT_TRUE(store->PutSandboxDesired(Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1)).ok());
+  ASSERT_TRUE(store->PutSandboxActual(Actual("a", 1)).ok());
+  ASSERT_TRUE(store->DeleteSandboxActual("a").ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "a", "a"}));
+}
+
+TEST_F(StoreTest, ViewReadsWhileOpenAndAfterClose) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->PutSandboxDesired(Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1)).ok());
+  ASSERT_TRUE(store->PutSandboxActual(Actual("a", 1)).ok());
+  {
+    auto view = StoreView::Open(dir_.string());
+    ASSERT_TRUE(view.ok()) << view.status();
+    auto sandboxes = (*view)->ListSandboxes();
+    ASSERT_TRUE(sandboxes.ok()) << sandboxes.status();
+    ASSERT_EQ(sandboxes->size(), 1u);
+    EXPECT_EQ((*sandboxes)[0].actual->observed_generation(), 1);
+    auto boot = (*view)->GetMeta("schema_version");
+    ASSERT_TRUE(boot.ok());
+    EXPECT_EQ(**boot, "1");
+  }
+  store.reset();
+  auto view = StoreView::Open(dir_.string());
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ((*view)->ListSandboxes()->size(), 1u);
+}
+
+TEST_F(StoreTest, ViewOfMissingDatabaseIsNotFound) {
+  auto view = StoreView::Open((dir_ / "nothing").string());
+  EXPECT_EQ(view.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, RefusesRecordsFromNewerSchema) {
+  {
+    auto store = OpenStore();
+    auto desired = Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1);
+    desired.set_schema_version(kSchemaVersion + 1);
+    ASSERT_TRUE(store->PutSandboxDesired(desired).ok());
+  }
+  auto store = Store::Open(dir_.string());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("sandbox/a"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace converge

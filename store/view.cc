@@ -1,0 +1,99 @@
+#include "store/view.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/status_macros.h"
+#include "rocksdb/db.h"
+#include "store/rocksdb_util.h"
+#include "store/schema.h"
+
+namespace converge {
+namespace {
+
+class SecondaryStoreView final : public StoreView {
+ public:
+  SecondaryStoreView(std::unique_ptr<rocksdb::DB> db, FamilyHandles families,
+                     std::string secondary_dir)
+      : db_(std::move(db)),
+        families_(std::move(families)),
+        secondary_dir_(std::move(secondary_dir)) {}
+
+  ~SecondaryStoreView() override {
+    for (auto& [name, handle] : families_.by_name) db_->DestroyColumnFamilyHandle(handle);
+    db_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(secondary_dir_, ignored);
+  }
+
+  absl::StatusOr<std::vector<SandboxRecord>> ListSandboxes() const override {
+    std::map<std::string, SandboxRecord> records;
+    CONVERGE_RETURN_IF_ERROR(ScanFamily(
+        db_.get(), families_.Get(schema::kDesiredFamily), schema::kSandboxPrefix,
+        [&](absl::string_view key, absl::string_view value) -> absl::Status {
+          records::SandboxDesired desired;
+          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &desired));
+          SandboxRecord& record = records[desired.id()];
+          record.id = desired.id();
+          record.desired = std::move(desired);
+          return absl::OkStatus();
+        }));
+    CONVERGE_RETURN_IF_ERROR(ScanFamily(
+        db_.get(), families_.Get(schema::kActualFamily), schema::kSandboxPrefix,
+        [&](absl::string_view key, absl::string_view value) -> absl::Status {
+          records::SandboxActual actual;
+          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &actual));
+          SandboxRecord& record = records[actual.id()];
+          record.id = actual.id();
+          record.actual = std::move(actual);
+          return absl::OkStatus();
+        }));
+    std::vector<SandboxRecord> out;
+    for (auto& [id, record] : records) out.push_back(std::move(record));
+    return out;
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetMeta(
+      const std::string& key) const override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(),
+                                 families_.Get(schema::kMetaFamily), key, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return RocksDbError(s, absl::StrCat("read meta `", key, "`"));
+    return std::optional<std::string>(std::move(value));
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  const FamilyHandles families_;
+  const std::string secondary_dir_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StoreView>> StoreView::Open(const std::string& db_dir) {
+  if (!std::filesystem::exists(std::filesystem::path(db_dir) / "CURRENT")) {
+    return absl::NotFoundError(
+        absl::StrCat("no converge database at `", db_dir, "` (check --root)"));
+  }
+  char secondary_template[] = "/tmp/convergectl-view-XXXXXX";
+  if (mkdtemp(secondary_template) == nullptr) {
+    return ErrnoError(errno, "mkdtemp `", secondary_template, "`");
+  }
+  rocksdb::Options options;
+  std::unique_ptr<rocksdb::DB> db;
+  auto families = OpenWithFamilies(options, db_dir, secondary_template, &db);
+  if (!families.ok()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(secondary_template, ignored);
+    return families.status();
+  }
+  return std::unique_ptr<StoreView>(new SecondaryStoreView(
+      std::move(db), *std::move(families), secondary_template));
+}
+
+}  // namespace converge

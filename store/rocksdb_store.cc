@@ -127,7 +127,7 @@ class RocksDbStore final : public Store {
       }
       changed_.SignalAll();
     }
-    Notify(desired.id());
+    Notify(desired.id(), Family::kDesired);
     return absl::OkStatus();
   }
 
@@ -156,7 +156,7 @@ class RocksDbStore final : public Store {
       }
       changed_.SignalAll();
     }
-    Notify(id);
+    Notify(id, Family::kDesired);
     return absl::OkStatus();
   }
 
@@ -175,7 +175,7 @@ class RocksDbStore final : public Store {
       record.actual = actual;
       changed_.SignalAll();
     }
-    Notify(actual.id());
+    Notify(actual.id(), Family::kActual);
     return absl::OkStatus();
   }
 
@@ -192,7 +192,7 @@ class RocksDbStore final : public Store {
       }
       changed_.SignalAll();
     }
-    Notify(id);
+    Notify(id, Family::kActual);
     return absl::OkStatus();
   }
 
@@ -248,13 +248,13 @@ class RocksDbStore final : public Store {
     return absl::OkStatus();
   }
 
-  void Notify(const std::string& id) {
+  void Notify(const std::string& id, Family family) {
     std::vector<Listener> listeners;
     {
       absl::MutexLock lock(&listeners_mu_);
       listeners = listeners_;
     }
-    for (const auto& listener : listeners) listener(id);
+    for (const auto& listener : listeners) listener(id, family);
   }
 
   const std::unique_ptr<rocksdb::DB> db_;

@@ -62,8 +62,9 @@ class StateReader {
       const std::string& id, absl::Time deadline,
       const std::function<bool(const SandboxRecord&)>& done) const = 0;
 
-  // Called with the sandbox id after each write to it.
-  using Listener = std::function<void(const std::string& id)>;
+  enum class Family { kDesired, kActual };
+  // Called with the sandbox id and the family written, after each write.
+  using Listener = std::function<void(const std::string& id, Family family)>;
   virtual void AddListener(Listener listener) = 0;
 };
 

@@ -128,11 +128,13 @@ TEST_F(StoreTest, AwaitWakesOnWriteAndTimesOut) {
 TEST_F(StoreTest, ListenersSeeEveryWrite) {
   auto store = OpenStore();
   std::vector<std::string> seen;
-  store->AddListener([&](const std::string& id) { seen.push_back(id); });
+  store->AddListener([&](const std::string& id, StateReader::Family family) {
+    seen.push_back(id + (family == StateReader::Family::kDesired ? ":desired" : ":actual"));
+  });
   ASSERT_TRUE(store->PutSandboxDesired(Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1)).ok());
   ASSERT_TRUE(store->PutSandboxActual(Actual("a", 1)).ok());
   ASSERT_TRUE(store->DeleteSandboxActual("a").ok());
-  EXPECT_EQ(seen, (std::vector<std::string>{"a", "a", "a"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"a:desired", "a:actual", "a:actual"}));
 }
 
 TEST_F(StoreTest, ViewReadsWhileOpenAndAfterClose) {

@@ -1,0 +1,90 @@
+#include "api/sandbox_view.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace converge {
+namespace {
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "null";
+  return json;
+}
+
+}  // namespace
+
+bool VisibleToCri(const SandboxRecord& record) {
+  return record.desired.has_value() &&
+         record.desired->stage() != records::SANDBOX_STAGE_REMOVED;
+}
+
+runtime::v1::PodSandboxState CriState(const SandboxRecord& record) {
+  bool ready = record.desired && record.desired->stage() == records::SANDBOX_STAGE_READY &&
+               record.actual && record.actual->phase() == records::SANDBOX_PHASE_READY;
+  return ready ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY;
+}
+
+runtime::v1::PodSandbox ToPodSandbox(const SandboxRecord& record) {
+  runtime::v1::PodSandbox out;
+  out.set_id(record.id);
+  out.set_state(CriState(record));
+  if (record.desired) {
+    const auto& config = record.desired->config();
+    *out.mutable_metadata() = config.metadata();
+    out.set_created_at(record.desired->created_at_unix_nanos());
+    *out.mutable_labels() = config.labels();
+    *out.mutable_annotations() = config.annotations();
+    out.set_runtime_handler(record.desired->runtime_handler());
+  }
+  return out;
+}
+
+runtime::v1::PodSandboxStatus ToPodSandboxStatus(const SandboxRecord& record) {
+  runtime::v1::PodSandboxStatus out;
+  runtime::v1::PodSandbox summary = ToPodSandbox(record);
+  out.set_id(summary.id());
+  *out.mutable_metadata() = summary.metadata();
+  out.set_state(summary.state());
+  out.set_created_at(summary.created_at());
+  *out.mutable_labels() = summary.labels();
+  *out.mutable_annotations() = summary.annotations();
+  out.set_runtime_handler(summary.runtime_handler());
+  if (record.desired) {
+    *out.mutable_linux()->mutable_namespaces()->mutable_options() =
+        record.desired->config().linux().security_context().namespace_options();
+  }
+  if (record.actual && record.actual->ips_size() > 0) {
+    auto* network = out.mutable_network();
+    network->set_ip(record.actual->ips(0));
+    for (int i = 1; i < record.actual->ips_size(); ++i) {
+      network->add_additional_ips()->set_ip(record.actual->ips(i));
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> VerboseInfo(const SandboxRecord& record) {
+  std::string desired = record.desired ? ToJson(*record.desired) : "null";
+  std::string actual = record.actual ? ToJson(*record.actual) : "null";
+  return {{"info", absl::StrCat("{\"desired\":", desired, ",\"actual\":", actual, "}")}};
+}
+
+bool MatchesFilter(const SandboxRecord& record, const runtime::v1::PodSandboxFilter& filter) {
+  if (!filter.id().empty() && !absl::StartsWith(record.id, filter.id())) return false;
+  if (filter.has_state() && filter.state().state() != CriState(record)) return false;
+  if (!filter.label_selector().empty()) {
+    if (!record.desired) return false;
+    const auto& labels = record.desired->config().labels();
+    for (const auto& [key, value] : filter.label_selector()) {
+      auto it = labels.find(key);
+      if (it == labels.end() || it->second != value) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace converge

@@ -1,0 +1,3 @@
+"""The release version, stamped into the binaries."""
+
+CONVERGE_VERSION = "0.1.0"

@@ -1,0 +1,128 @@
+#include "cmd/convergectl/dump.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace converge {
+namespace {
+
+std::string StageName(const SandboxRecord& record) {
+  if (!record.desired) return "(none: orphan)";
+  switch (record.desired->stage()) {
+    case records::SANDBOX_STAGE_READY:
+      return "READY";
+    case records::SANDBOX_STAGE_NOTREADY:
+      return "NOTREADY";
+    case records::SANDBOX_STAGE_REMOVED:
+      return "REMOVED";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+std::string PhaseName(const SandboxRecord& record) {
+  if (!record.actual) return "(nothing yet)";
+  switch (record.actual->phase()) {
+    case records::SANDBOX_PHASE_CREATING:
+      return "CREATING";
+    case records::SANDBOX_PHASE_READY:
+      return "READY";
+    case records::SANDBOX_PHASE_NOTREADY:
+      return "NOTREADY";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+std::string Time(int64_t unix_nanos) {
+  if (unix_nanos == 0) return "-";
+  return absl::FormatTime(absl::RFC3339_sec, absl::FromUnixNanos(unix_nanos), absl::UTCTimeZone());
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "null";
+  return json;
+}
+
+void AppendText(const SandboxRecord& record, const DumpOptions& options, std::string* out) {
+  const bool converged = IsConverged(record);
+  absl::StrAppend(out, "sandbox ", record.id, converged ? "  [converged]" : "  [NOT CONVERGED]",
+                  "\n");
+  if (record.desired) {
+    const auto& metadata = record.desired->config().metadata();
+    absl::StrAppend(out, "  pod:        ", metadata.namespace_(), "/", metadata.name(),
+                    " uid=", metadata.uid(), " attempt=", metadata.attempt(), "\n");
+  }
+  absl::StrAppend(out, "  desired:    ", StageName(record), " generation=",
+                  record.desired ? record.desired->generation() : 0, "\n");
+  absl::StrAppend(out, "  actual:     ", PhaseName(record));
+  if (!record.actual) {
+    absl::StrAppend(out, "\n");
+    return;
+  }
+  const auto& actual = *record.actual;
+  absl::StrAppend(out, " observed_generation=", actual.observed_generation(),
+                  " attempted_generation=", actual.attempted_generation(), "\n");
+  if (!actual.notready_reason().empty()) {
+    absl::StrAppend(out, "  notready:   ", actual.notready_reason(), " at ",
+                    Time(actual.notready_at_unix_nanos()), "\n");
+  }
+  if (!actual.last_error().empty()) {
+    absl::StrAppend(out, "  last error: ", actual.last_error(), "\n");
+    absl::StrAppend(out, "  retries:    ", actual.retries(), ", next at ",
+                    Time(actual.next_retry_unix_nanos()), "\n");
+  }
+  for (const auto& pin : actual.pins()) {
+    absl::StrAppend(out, "  pin ", pin.kind(), ":    ", pin.path(), "\n");
+  }
+  if (!actual.cgroup_path().empty()) absl::StrAppend(out, "  cgroup:     ", actual.cgroup_path(), "\n");
+  if (actual.network_attached() || actual.ips_size() > 0) {
+    absl::StrAppend(out, "  network:    attached ips=[", absl::StrJoin(actual.ips(), ","), "]\n");
+  }
+  absl::StrAppend(out, "  boot id:    ", actual.boot_id().empty() ? "-" : actual.boot_id(), "\n");
+}
+
+}  // namespace
+
+bool IsConverged(const SandboxRecord& record) {
+  if (!record.desired) return !record.actual.has_value();
+  if (record.desired->stage() == records::SANDBOX_STAGE_REMOVED) return !record.actual.has_value();
+  return record.actual.has_value() &&
+         record.actual->observed_generation() >= record.desired->generation() &&
+         record.actual->last_error().empty();
+}
+
+std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOptions& options) {
+  std::string out;
+  std::vector<const SandboxRecord*> shown;
+  for (const SandboxRecord& record : records) {
+    if (!options.diff_only || !IsConverged(record)) shown.push_back(&record);
+  }
+  if (options.json) {
+    out = "[";
+    for (size_t i = 0; i < shown.size(); ++i) {
+      const SandboxRecord& record = *shown[i];
+      absl::StrAppend(&out, i == 0 ? "" : ",", "\n  {\"id\":\"", record.id,
+                      "\",\"converged\":", IsConverged(record) ? "true" : "false",
+                      ",\"desired\":", record.desired ? ToJson(*record.desired) : "null",
+                      ",\"actual\":", record.actual ? ToJson(*record.actual) : "null", "}");
+    }
+    absl::StrAppend(&out, shown.empty() ? "]\n" : "\n]\n");
+    return out;
+  }
+  size_t unconverged = 0;
+  for (const SandboxRecord& record : records) unconverged += IsConverged(record) ? 0 : 1;
+  absl::StrAppend(&out, records.size(), " sandboxes, ", unconverged, " not converged (",
+                  Time(absl::ToUnixNanos(options.now)), ")\n");
+  for (const SandboxRecord* record : shown) {
+    absl::StrAppend(&out, "\n");
+    AppendText(*record, options, &out);
+  }
+  return out;
+}
+
+}  // namespace converge

@@ -1,0 +1,67 @@
+#include "cmd/convergectl/dump.h"
+
+#include "gtest/gtest.h"
+
+namespace converge {
+namespace {
+
+SandboxRecord Ready(const std::string& id) {
+  SandboxRecord record;
+  record.id = id;
+  record.desired.emplace();
+  record.desired->set_id(id);
+  record.desired->set_stage(records::SANDBOX_STAGE_READY);
+  record.desired->set_generation(1);
+  record.desired->mutable_config()->mutable_metadata()->set_name("web");
+  record.desired->mutable_config()->mutable_metadata()->set_namespace_("default");
+  record.actual.emplace();
+  record.actual->set_id(id);
+  record.actual->set_phase(records::SANDBOX_PHASE_READY);
+  record.actual->set_observed_generation(1);
+  record.actual->set_attempted_generation(1);
+  record.actual->set_cgroup_path("/converge/converge-" + id);
+  return record;
+}
+
+TEST(IsConverged, FollowsGenerationsAndErrors) {
+  SandboxRecord record = Ready("a");
+  EXPECT_TRUE(IsConverged(record));
+  record.desired->set_generation(2);
+  EXPECT_FALSE(IsConverged(record));
+  record.actual->set_observed_generation(2);
+  record.actual->set_last_error("boom");
+  EXPECT_FALSE(IsConverged(record));
+  record.desired->set_stage(records::SANDBOX_STAGE_REMOVED);
+  EXPECT_FALSE(IsConverged(record)) << "a tombstone converges when actual is gone";
+  record.actual.reset();
+  EXPECT_TRUE(IsConverged(record));
+}
+
+TEST(FormatDump, DiffShowsOnlyUnconvergedWithError) {
+  SandboxRecord ok = Ready("a");
+  SandboxRecord failing = Ready("b");
+  failing.desired->set_generation(2);
+  failing.actual->set_last_error("step 1/3 create-cgroup: mkdir `/x`: Permission denied");
+  failing.actual->set_retries(3);
+  DumpOptions options;
+  options.diff_only = true;
+  options.now = absl::FromUnixSeconds(0);
+  std::string text = FormatDump({ok, failing}, options);
+  EXPECT_NE(text.find("2 sandboxes, 1 not converged"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sandbox a"), std::string::npos) << text;
+  EXPECT_NE(text.find("sandbox b  [NOT CONVERGED]"), std::string::npos) << text;
+  EXPECT_NE(text.find("last error: step 1/3 create-cgroup"), std::string::npos) << text;
+  EXPECT_NE(text.find("retries:    3"), std::string::npos) << text;
+}
+
+TEST(FormatDump, JsonCarriesBothRecords) {
+  DumpOptions options;
+  options.json = true;
+  std::string json = FormatDump({Ready("a")}, options);
+  EXPECT_NE(json.find("{\"id\":\"a\",\"converged\":true,\"desired\":{"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"cgroup_path\":\"/converge/converge-a\""), std::string::npos) << json;
+  EXPECT_EQ(FormatDump({}, options), "[]\n");
+}
+
+}  // namespace
+}  // namespace converge

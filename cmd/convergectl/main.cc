@@ -1,0 +1,217 @@
+// convergectl: converge's operator tool. `dump` reads the state store
+// directly (daemon up or down); the other commands talk CRI to the daemon,
+// with crictl-like output.
+//
+//   convergectl runp pod.json
+//   convergectl pods
+//   convergectl --root /var/lib/converge dump --diff
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "api/cri/api.grpc.pb.h"
+#include "cmd/convergectl/dump.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "store/view.h"
+
+ABSL_FLAG(std::string, socket, "/run/converge/converge.sock", "converged's CRI socket");
+ABSL_FLAG(std::string, root, "/var/lib/converge", "converged's --root, for dump");
+ABSL_FLAG(absl::Duration, timeout, absl::Minutes(4), "How long a CRI call may take");
+ABSL_FLAG(bool, json, false, "dump: JSON output");
+ABSL_FLAG(bool, diff, false, "dump: only sandboxes that have not converged");
+ABSL_FLAG(bool, quiet, false, "pods: only print ids");
+
+namespace {
+
+using runtime::v1::RuntimeService;
+
+constexpr char kUsage[] = R"(convergectl COMMAND [ARGS] [FLAGS]
+
+Commands:
+  version              runtime name and version
+  runp CONFIG.json     run a pod sandbox from a CRI PodSandboxConfig (JSON)
+  pods                 list pod sandboxes (--quiet for ids only)
+  inspectp ID          pod sandbox status, with desired and actual records
+  stopp ID...          stop pod sandboxes
+  rmp ID...            remove pod sandboxes
+  dump                 desired vs actual state from the store (--root, --json, --diff);
+                       works while converged runs and after it died
+)";
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "convergectl: %s\n", what.c_str());
+  return 1;
+}
+
+int Fail(const grpc::Status& status, const std::string& what) {
+  return Fail(absl::StrCat(what, ": ", status.error_message(), " (code ",
+                           static_cast<int>(status.error_code()), ")"));
+}
+
+std::unique_ptr<RuntimeService::Stub> Connect() {
+  return RuntimeService::NewStub(grpc::CreateChannel("unix://" + absl::GetFlag(FLAGS_socket),
+                                                     grpc::InsecureChannelCredentials()));
+}
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+std::string Ago(int64_t unix_nanos) {
+  absl::Duration age = absl::Now() - absl::FromUnixNanos(unix_nanos);
+  if (age < absl::Minutes(1)) return absl::StrCat(absl::ToInt64Seconds(age), " seconds ago");
+  if (age < absl::Hours(1)) return absl::StrCat(absl::ToInt64Minutes(age), " minutes ago");
+  return absl::StrCat(absl::ToInt64Hours(age), " hours ago");
+}
+
+int Version() {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  runtime::v1::VersionResponse response;
+  grpc::Status status = Connect()->Version(&context, runtime::v1::VersionRequest(), &response);
+  if (!status.ok()) return Fail(status, "version");
+  std::printf("Version:  %s\nRuntimeName:  %s\nRuntimeVersion:  %s\nRuntimeApiVersion:  %s\n",
+              response.version().c_str(), response.runtime_name().c_str(),
+              response.runtime_version().c_str(), response.runtime_api_version().c_str());
+  return 0;
+}
+
+int RunPod(const std::string& config_path) {
+  std::ifstream in(config_path);
+  if (!in) return Fail(absl::StrCat("cannot read `", config_path, "`"));
+  std::stringstream text;
+  text << in.rdbuf();
+  runtime::v1::RunPodSandboxRequest request;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto parsed =
+      google::protobuf::util::JsonStringToMessage(text.str(), request.mutable_config(), options);
+  if (!parsed.ok()) {
+    return Fail(absl::StrCat("`", config_path, "` is not a PodSandboxConfig: ", parsed.ToString()));
+  }
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  runtime::v1::RunPodSandboxResponse response;
+  grpc::Status status = Connect()->RunPodSandbox(&context, request, &response);
+  if (!status.ok()) return Fail(status, "run pod sandbox");
+  std::printf("%s\n", response.pod_sandbox_id().c_str());
+  return 0;
+}
+
+int Pods() {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  runtime::v1::ListPodSandboxResponse response;
+  grpc::Status status =
+      Connect()->ListPodSandbox(&context, runtime::v1::ListPodSandboxRequest(), &response);
+  if (!status.ok()) return Fail(status, "list pod sandboxes");
+  if (absl::GetFlag(FLAGS_quiet)) {
+    for (const auto& pod : response.items()) std::printf("%s\n", pod.id().c_str());
+    return 0;
+  }
+  std::printf("%-13s  %-18s  %-8s  %-30s  %-20s  %-7s  %s\n", "POD ID", "CREATED", "STATE", "NAME",
+              "NAMESPACE", "ATTEMPT", "RUNTIME");
+  for (const auto& pod : response.items()) {
+    std::printf("%-13s  %-18s  %-8s  %-30s  %-20s  %-7u  %s\n", pod.id().substr(0, 13).c_str(),
+                Ago(pod.created_at()).c_str(),
+                pod.state() == runtime::v1::SANDBOX_READY ? "Ready" : "NotReady",
+                pod.metadata().name().c_str(), pod.metadata().namespace_().c_str(),
+                pod.metadata().attempt(),
+                pod.runtime_handler().empty() ? "(default)" : pod.runtime_handler().c_str());
+  }
+  return 0;
+}
+
+int InspectPod(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  runtime::v1::PodSandboxStatusRequest request;
+  request.set_pod_sandbox_id(id);
+  request.set_verbose(true);
+  runtime::v1::PodSandboxStatusResponse response;
+  grpc::Status status = Connect()->PodSandboxStatus(&context, request, &response);
+  if (!status.ok()) return Fail(status, absl::StrCat("inspect pod sandbox ", id));
+  std::printf("%s\n", ToJson(response).c_str());
+  return 0;
+}
+
+template <typename Request, typename Response>
+int ForEachId(const std::vector<std::string>& ids, const char* verb,
+              grpc::Status (RuntimeService::Stub::*call)(grpc::ClientContext*, const Request&,
+                                                         Response*)) {
+  auto stub = Connect();
+  int failures = 0;
+  for (const std::string& id : ids) {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    Request request;
+    request.set_pod_sandbox_id(id);
+    Response response;
+    grpc::Status status = (stub.get()->*call)(&context, request, &response);
+    if (!status.ok()) {
+      Fail(status, absl::StrCat(verb, " pod sandbox ", id));
+      ++failures;
+      continue;
+    }
+    std::printf("%s pod sandbox %s\n", verb, id.c_str());
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+int Dump() {
+  auto view = converge::StoreView::Open(absl::GetFlag(FLAGS_root) + "/db");
+  if (!view.ok()) return Fail(std::string(view.status().message()));
+  auto records = (*view)->ListSandboxes();
+  if (!records.ok()) return Fail(std::string(records.status().message()));
+  converge::DumpOptions options;
+  options.json = absl::GetFlag(FLAGS_json);
+  options.diff_only = absl::GetFlag(FLAGS_diff);
+  std::fputs(converge::FormatDump(*records, options).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args(positional.begin() + 1, positional.end());
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "version" && rest.empty()) return Version();
+  if (command == "runp" && rest.size() == 1) return RunPod(rest[0]);
+  if (command == "pods" && rest.empty()) return Pods();
+  if (command == "inspectp" && rest.size() == 1) return InspectPod(rest[0]);
+  if (command == "stopp" && !rest.empty()) {
+    return ForEachId(rest, "stopped", &RuntimeService::Stub::StopPodSandbox);
+  }
+  if (command == "rmp" && !rest.empty()) {
+    return ForEachId(rest, "removed", &RuntimeService::Stub::RemovePodSandbox);
+  }
+  if (command == "dump" && rest.empty()) return Dump();
+  std::fputs(kUsage, stderr);
+  return 2;
+}

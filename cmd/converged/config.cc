@@ -1,0 +1,81 @@
+#include "cmd/converged/config.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "api/validation.h"
+#include "common/status_macros.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/text_format.h"
+
+namespace converge {
+
+config::DaemonConfig DefaultDaemonConfig() {
+  config::DaemonConfig config;
+  config.set_socket("/run/converge/converge.sock");
+  config.set_root("/var/lib/converge");
+  config.set_state("/run/converge");
+  config.set_metrics_address("127.0.0.1:9338");
+  config.set_resync_period("10s");
+  config.set_workers(4);
+  config.set_default_cgroup_parent("/converge");
+  config.set_cgroup_root("/sys/fs/cgroup");
+  config.set_log_level("info");
+  return config;
+}
+
+absl::StatusOr<absl::Duration> ResyncPeriod(const config::DaemonConfig& config) {
+  absl::Duration period;
+  if (!absl::ParseDuration(config.resync_period(), &period) || period <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "resync_period: \"", config.resync_period(), "\" is not a positive duration like 10s"));
+  }
+  return period;
+}
+
+absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
+    const std::string& file_text, const std::map<std::string, std::string>& flags) {
+  config::DaemonConfig config = DefaultDaemonConfig();
+  if (!file_text.empty()) {
+    config::DaemonConfig from_file;
+    if (!google::protobuf::TextFormat::ParseFromString(file_text, &from_file)) {
+      return absl::InvalidArgumentError(
+          "config: not a valid converge.config.DaemonConfig in protobuf text format");
+    }
+    config.MergeFrom(from_file);
+  }
+  const auto* descriptor = config.GetDescriptor();
+  const auto* reflection = config.GetReflection();
+  for (const auto& [name, value] : flags) {
+    const auto* field = descriptor->FindFieldByName(name);
+    if (field == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": not a config field"));
+    }
+    if (field->type() == google::protobuf::FieldDescriptor::TYPE_INT32) {
+      int32_t number;
+      if (!absl::SimpleAtoi(value, &number)) {
+        return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", value, "\" is not a number"));
+      }
+      reflection->SetInt32(&config, field, number);
+    } else {
+      reflection->SetString(&config, field, value);
+    }
+  }
+  CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("root", config.root()));
+  CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("state", config.state()));
+  CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("socket", config.socket()));
+  CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("cgroup_root", config.cgroup_root()));
+  CONVERGE_RETURN_IF_ERROR(
+      ValidateCleanAbsolutePath("default_cgroup_parent", config.default_cgroup_parent()));
+  if (config.socket().size() > 107) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket: \"", config.socket(), "\" is longer than 107 bytes"));
+  }
+  if (config.workers() < 1 || config.workers() > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("workers: ", config.workers(), " is outside 1..256"));
+  }
+  CONVERGE_RETURN_IF_ERROR(ResyncPeriod(config).status());
+  return config;
+}
+
+}  // namespace converge

@@ -1,0 +1,35 @@
+#include "cmd/converged/config.h"
+
+#include "gtest/gtest.h"
+
+namespace converge {
+namespace {
+
+TEST(ResolveDaemonConfig, DefaultsFileThenFlags) {
+  auto config = ResolveDaemonConfig("root: \"/srv/converge\"\nworkers: 8\n",
+                                    {{"workers", "2"}, {"socket", "/tmp/c.sock"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->root(), "/srv/converge");
+  EXPECT_EQ(config->workers(), 2);
+  EXPECT_EQ(config->socket(), "/tmp/c.sock");
+  EXPECT_EQ(config->state(), "/run/converge");
+  EXPECT_EQ(*ResyncPeriod(*config), absl::Seconds(10));
+}
+
+TEST(ResolveDaemonConfig, ErrorsNameTheField) {
+  EXPECT_EQ(ResolveDaemonConfig("bogus: 1", {}).status().message(),
+            "config: not a valid converge.config.DaemonConfig in protobuf text format");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"workers", "x"}}).status().message(),
+            "--workers: \"x\" is not a number");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"workers", "0"}}).status().message(),
+            "workers: 0 is outside 1..256");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"resync_period", "soon"}}).status().message(),
+            "resync_period: \"soon\" is not a positive duration like 10s");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"root", "relative"}}).status().message(),
+            "root: \"relative\" is not an absolute path");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"socket", "/" + std::string(120, 's')}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace converge

@@ -1,0 +1,151 @@
+#include "cmd/converged/daemon.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "api/runtime_service.h"
+#include "cmd/converged/config.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "executors/cgroup/linux_cgroup.h"
+#include "executors/namespace/linux_namespace.h"
+#include "executors/network/loopback_network.h"
+#include "grpcpp/grpcpp.h"
+#include "reconciler/reconciler.h"
+#include "store/store.h"
+
+namespace converge {
+namespace {
+
+absl::Status MakeDirs(const std::string& path, mode_t mode) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return ErrnoError(error.value(), "mkdir -p `", path, "`");
+  if (chmod(path.c_str(), mode) != 0) return ErrnoError(errno, "chmod `", path, "`");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadBootId() {
+  const char* kPath = "/proc/sys/kernel/random/boot_id";
+  std::ifstream in(kPath);
+  std::string boot_id;
+  if (!(in >> boot_id)) return ErrnoError(errno, "read `", kPath, "`");
+  return boot_id;
+}
+
+// A socket file left by a dead daemon is removed; one a live daemon answers
+// on is not ours to take.
+absl::Status ClaimSocketPath(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoError(errno, "stat `", path, "`");
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("socket: `", path, "` exists and is not a socket"));
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoError(errno, "socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+  bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  if (live) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket: another daemon is serving on `", path, "`"));
+  }
+  if (unlink(path.c_str()) != 0) return ErrnoError(errno, "unlink stale socket `", path, "`");
+  return absl::OkStatus();
+}
+
+std::string NewSandboxId() {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  absl::MutexLock lock(&mu);
+  std::string id;
+  for (int i = 0; i < 4; ++i) absl::StrAppendFormat(&id, "%016x", absl::Uniform<uint64_t>(*gen));
+  return id;
+}
+
+}  // namespace
+
+absl::Status RunDaemon(const config::DaemonConfig& config,
+                       const std::function<void()>& wait_for_stop) {
+  auto log = NamedLogger("daemon");
+  CONVERGE_ASSIGN_OR_RETURN(absl::Duration resync, ResyncPeriod(config));
+  CONVERGE_RETURN_IF_ERROR(MakeDirs(config.root(), 0700));
+  CONVERGE_RETURN_IF_ERROR(MakeDirs(config.state(), 0711));
+  CONVERGE_RETURN_IF_ERROR(
+      MakeDirs(std::filesystem::path(config.socket()).parent_path().string(), 0711));
+  CONVERGE_RETURN_IF_ERROR(ClaimSocketPath(config.socket()));
+
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(config.root() + "/db"));
+  CONVERGE_ASSIGN_OR_RETURN(std::string boot_id, ReadBootId());
+  CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> last_boot, store->GetMeta("boot_id"));
+  if (last_boot && *last_boot != boot_id) {
+    log->warn("node rebooted since the last run last_boot_id={} boot_id={}; every sandbox "
+              "will be observed NOTREADY and cleaned", *last_boot, boot_id);
+  }
+  CONVERGE_RETURN_IF_ERROR(store->PutMeta("boot_id", boot_id));
+
+  LinuxNamespaceExecutor namespaces;
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CgroupDriver> cgroups,
+                            LinuxCgroupDriver::CreateCgroupDriver(config.cgroup_root()));
+  LoopbackNetwork network;
+  log->info("cgroup driver={} version={} root={}", cgroups->Name(), cgroups->Version(),
+            config.cgroup_root());
+
+  ReconcilerOptions options;
+  options.state_dir = config.state();
+  options.default_cgroup_parent = config.default_cgroup_parent();
+  options.boot_id = boot_id;
+  options.workers = config.workers();
+  options.resync_period = resync;
+  CONVERGE_ASSIGN_OR_RETURN(
+      std::unique_ptr<Reconciler> reconciler,
+      Reconciler::Create(store.get(), Executors{&namespaces, cgroups.get(), &network}, options,
+                         RealClock::Get()));
+  CONVERGE_RETURN_IF_ERROR(reconciler->Start());
+
+  RuntimeServiceOptions service_options;
+  service_options.version = CONVERGE_VERSION;
+  service_options.new_id = NewSandboxId;
+  RuntimeServiceImpl runtime_service(store.get(), reconciler.get(), service_options);
+  ImageServiceImpl image_service;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + config.socket(), grpc::InsecureServerCredentials());
+  builder.RegisterService(&runtime_service);
+  builder.RegisterService(&image_service);
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  builder.SetMaxSendMessageSize(16 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    reconciler->Stop();
+    return absl::UnavailableError(absl::StrCat("cannot listen on `", config.socket(), "`"));
+  }
+  chmod(config.socket().c_str(), 0660);
+  log->info("converged {} serving CRI socket={} root={} state={}", CONVERGE_VERSION,
+            config.socket(), config.root(), config.state());
+
+  wait_for_stop();
+
+  log->info("shutting down");
+  // In-flight calls get a moment to finish; their records are durable anyway.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  reconciler->Stop();
+  return absl::OkStatus();
+}
+
+}  // namespace converge

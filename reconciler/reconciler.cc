@@ -1,0 +1,164 @@
+// The loop: workers, resync, start-up garbage collection.
+#include "reconciler/reconciler.h"
+
+#include <dirent.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/status_macros.h"
+#include "common/log.h"
+
+namespace converge {
+
+absl::StatusOr<std::unique_ptr<Reconciler>> Reconciler::Create(ActualWriter* store,
+                                                               Executors executors,
+                                                               ReconcilerOptions options,
+                                                               Clock* clock) {
+  if (options.state_dir.empty() || options.state_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state dir \"", options.state_dir, "\" must be an absolute path"));
+  }
+  if (options.workers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("workers: ", options.workers, " < 1"));
+  }
+  if (options.resync_period <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("resync_period must be positive");
+  }
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<WorkQueue> queue,
+                            WorkQueue::Create(clock, options.queue));
+  return std::unique_ptr<Reconciler>(
+      new Reconciler(store, executors, std::move(options), clock, std::move(queue)));
+}
+
+Reconciler::Reconciler(ActualWriter* store, Executors executors, ReconcilerOptions options,
+                       Clock* clock, std::unique_ptr<WorkQueue> queue)
+    : store_(store),
+      executors_(executors),
+      options_(std::move(options)),
+      clock_(clock),
+      queue_(std::move(queue)) {
+  // Desired writes wake the pod's key; the reconciler's own actual writes
+  // must not, or every pass would schedule the next.
+  store_->AddListener([this](const std::string& id, StateReader::Family family) {
+    if (family == StateReader::Family::kDesired) queue_->Add(id);
+  });
+}
+
+Reconciler::~Reconciler() { Stop(); }
+
+std::string Reconciler::PinRoot() const { return absl::StrCat(options_.state_dir, "/ns"); }
+
+std::string Reconciler::PinPath(const std::string& id, const std::string& kind) const {
+  return absl::StrCat(PinRoot(), "/", id, "-", kind);
+}
+
+absl::Status Reconciler::Start() {
+  CONVERGE_RETURN_IF_ERROR(executors_.namespaces->PreparePinRoot(PinRoot()));
+  CONVERGE_RETURN_IF_ERROR(CollectOrphanPins());
+  RefreshNetworkReadiness();
+  EnqueueAll();
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Worker(); });
+  threads_.emplace_back([this] { ResyncLoop(); });
+  NamedLogger("reconciler")->info("reconciler started workers={} resync={}", options_.workers,
+                        absl::FormatDuration(options_.resync_period));
+  return absl::OkStatus();
+}
+
+void Reconciler::Stop() {
+  {
+    absl::MutexLock lock(&stop_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    stop_cv_.SignalAll();
+  }
+  if (threads_.empty()) {  // Never started: nobody would drain the queue.
+    queue_->ShutDown();
+    return;
+  }
+  // In-flight passes finish: a half-applied step is safe anyway, but a clean
+  // stop should not leave work for the next start.
+  queue_->ShutDownWithDrain();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+void Reconciler::Worker() {
+  while (std::optional<std::string> id = queue_->Get()) {
+    absl::Status status = ReconcileSandbox(*id);
+    if (status.ok()) {
+      queue_->Forget(*id);
+    } else {
+      absl::Duration retry = queue_->AddRateLimited(*id);
+      absl::Status recorded = RecordRetry(*id, retry);
+      if (!recorded.ok()) {
+        NamedLogger("reconciler")->warn("retry time not recorded id={} error={}", *id,
+                                        recorded.ToString());
+      }
+      NamedLogger("reconciler")->warn("reconcile failed id={} retry_in={} error={}", *id,
+                            absl::FormatDuration(retry), status.ToString());
+    }
+    queue_->Done(*id);
+  }
+}
+
+void Reconciler::ResyncLoop() {
+  absl::MutexLock lock(&stop_mu_);
+  absl::Time next = clock_->Now() + options_.resync_period;
+  while (!stopping_) {
+    if (!clock_->WaitUntil(&stop_mu_, &stop_cv_, next)) continue;
+    stop_mu_.Unlock();
+    RefreshNetworkReadiness();
+    EnqueueAll();
+    stop_mu_.Lock();
+    next = clock_->Now() + options_.resync_period;
+  }
+}
+
+void Reconciler::EnqueueAll() {
+  for (const SandboxRecord& record : store_->ListSandboxes()) queue_->Add(record.id);
+}
+
+void Reconciler::RefreshNetworkReadiness() {
+  absl::Status readiness = executors_.network->Ready();
+  absl::MutexLock lock(&health_mu_);
+  network_readiness_ = readiness;
+}
+
+absl::Status Reconciler::NetworkReadiness() const {
+  absl::MutexLock lock(&health_mu_);
+  return network_readiness_;
+}
+
+// Pins are recorded before they are made, so a pin no record names was left
+// by something else that used our state dir (an old daemon, a hand-made
+// copy); it carries our mark (its place and name), so it is ours to remove.
+absl::Status Reconciler::CollectOrphanPins() {
+  absl::flat_hash_set<std::string> known;
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    if (!record.actual) continue;
+    for (const auto& pin : record.actual->pins()) known.insert(pin.path());
+  }
+  const std::string root = PinRoot();
+  DIR* dir = opendir(root.c_str());
+  if (dir == nullptr) return ErrnoError(errno, "opendir `", root, "`");
+  std::vector<std::string> orphans;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = absl::StrCat(root, "/", name);
+    if (!known.contains(path)) orphans.push_back(path);
+  }
+  closedir(dir);
+  for (const std::string& path : orphans) {
+    absl::Status removed = executors_.namespaces->Remove(path);
+    if (removed.ok()) {
+      NamedLogger("reconciler")->info("removed orphan pin path={}", path);
+    } else {
+      NamedLogger("reconciler")->warn("orphan pin not removed path={} error={}", path, removed.ToString());
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace converge

@@ -1,0 +1,239 @@
+// One reconcile pass of a sandbox: observe the host, plan, apply the plan in
+// numbered steps, record the outcome. Every handle is written to the actual
+// record before the object it names is created, so a crash between any two
+// lines leaves a record that the next pass can finish or undo.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "reconciler/reconciler.h"
+
+namespace converge {
+namespace {
+
+using records::SandboxActual;
+
+absl::StatusOr<NamespaceKind> KindFromName(const std::string& name) {
+  for (NamespaceKind kind : {NamespaceKind::kNet, NamespaceKind::kIpc, NamespaceKind::kUts}) {
+    if (NamespaceKindName(kind) == name) return kind;
+  }
+  return absl::InternalError(absl::StrCat("unknown namespace kind \"", name, "\""));
+}
+
+bool HasPin(const SandboxActual& actual, const std::string& kind) {
+  for (const auto& pin : actual.pins()) {
+    if (pin.kind() == kind) return true;
+  }
+  return false;
+}
+
+std::string PinPathOf(const SandboxActual& actual, const std::string& kind) {
+  for (const auto& pin : actual.pins()) {
+    if (pin.kind() == kind) return pin.path();
+  }
+  return "";
+}
+
+NetworkRequest NetworkRequestFor(const SandboxRecord& record, const SandboxActual& actual) {
+  NetworkRequest request;
+  request.sandbox_id = record.id;
+  if (record.desired) {
+    const auto& metadata = record.desired->config().metadata();
+    request.pod_name = metadata.name();
+    request.pod_namespace = metadata.namespace_();
+    request.pod_uid = metadata.uid();
+  }
+  request.netns_path = PinPathOf(actual, "net");
+  return request;
+}
+
+}  // namespace
+
+absl::StatusOr<ObservedSandbox> Reconciler::Observe(const SandboxRecord& record,
+                                                    const SandboxLayout& layout) {
+  ObservedSandbox observed;
+  if (record.actual && !record.actual->boot_id().empty()) {
+    observed.same_boot = record.actual->boot_id() == options_.boot_id;
+  }
+  absl::flat_hash_set<std::string> kinds(layout.namespaces.begin(), layout.namespaces.end());
+  if (record.actual) {
+    for (const auto& pin : record.actual->pins()) kinds.insert(pin.kind());
+  }
+  for (const std::string& kind : kinds) {
+    std::string path = record.actual && HasPin(*record.actual, kind)
+                           ? PinPathOf(*record.actual, kind)
+                           : PinPath(record.id, kind);
+    CONVERGE_ASSIGN_OR_RETURN(bool pinned, executors_.namespaces->IsPinned(path));
+    if (pinned) observed.mounted_pins.insert(kind);
+  }
+  std::string cgroup = layout.cgroup_path;
+  if (cgroup.empty() && record.actual) cgroup = record.actual->cgroup_path();
+  if (!cgroup.empty()) {
+    CONVERGE_ASSIGN_OR_RETURN(observed.cgroup_exists, executors_.cgroups->Exists(cgroup));
+  }
+  return observed;
+}
+
+absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
+  std::optional<SandboxRecord> record = store_->GetSandbox(id);
+  if (!record) return absl::OkStatus();
+  SandboxLayout layout;
+  if (record->desired) layout = LayoutFor(*record->desired, options_.default_cgroup_parent);
+
+  SandboxActual actual;
+  if (record->actual) {
+    actual = *record->actual;
+  } else {
+    actual.set_schema_version(kSchemaVersion);
+    actual.set_id(id);
+    actual.set_phase(records::SANDBOX_PHASE_CREATING);
+  }
+  absl::StatusOr<ObservedSandbox> observed = Observe(*record, layout);
+  if (!observed.ok()) {
+    return RecordOutcome(*record, actual, Annotate(observed.status(), "observe"));
+  }
+  PodActions plan = ComputePodActions(record->desired, record->actual, *observed, layout);
+  if (!plan.empty()) {
+    NamedLogger("reconciler")->info("reconcile id={} plan={}", id, plan.DebugString());
+  }
+  absl::Status applied = Apply(plan, *record, layout, &actual);
+  return RecordOutcome(*record, std::move(actual), applied);
+}
+
+absl::Status Reconciler::Apply(const PodActions& plan, const SandboxRecord& record,
+                               const SandboxLayout& layout, SandboxActual* actual) {
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const PodAction& step = plan.steps[i];
+    absl::Status status = ApplyStep(step, record, layout, actual);
+    if (!status.ok()) {
+      return Annotate(status, "step ", i + 1, "/", plan.steps.size(), " ",
+                      PodActionKindName(step.kind));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& record,
+                                   const SandboxLayout& layout, SandboxActual* actual) {
+  const int64_t now = absl::ToUnixNanos(clock_->Now());
+  switch (step.kind) {
+    case PodAction::Kind::kCreateNamespaces: {
+      std::vector<PinSpec> pins;
+      for (const std::string& kind : step.kinds) {
+        CONVERGE_ASSIGN_OR_RETURN(NamespaceKind ns_kind, KindFromName(kind));
+        pins.push_back({ns_kind, PinPath(record.id, kind)});
+        if (!HasPin(*actual, kind)) {
+          auto* pin = actual->add_pins();
+          pin->set_kind(kind);
+          pin->set_path(PinPath(record.id, kind));
+        }
+      }
+      actual->set_boot_id(options_.boot_id);
+      CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      const bool with_uts =
+          std::find(step.kinds.begin(), step.kinds.end(), "uts") != step.kinds.end();
+      return executors_.namespaces->Create(
+          pins, with_uts ? record.desired->config().hostname() : "");
+    }
+    case PodAction::Kind::kSetupNetwork: {
+      // Marked first: teardown must run even if setup dies half way.
+      actual->set_network_attached(true);
+      CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      CONVERGE_ASSIGN_OR_RETURN(NetworkResult result,
+                                executors_.network->Setup(NetworkRequestFor(record, *actual)));
+      actual->set_network_result(result.result_json);
+      actual->clear_ips();
+      for (const std::string& ip : result.ips) actual->add_ips(ip);
+      return Persist(actual);
+    }
+    case PodAction::Kind::kCreateCgroup:
+      actual->set_cgroup_path(layout.cgroup_path);
+      actual->set_boot_id(options_.boot_id);
+      CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      return executors_.cgroups->Create(layout.cgroup_path);
+    case PodAction::Kind::kMarkReady:
+      actual->set_phase(records::SANDBOX_PHASE_READY);
+      actual->set_ready_at_unix_nanos(now);
+      return Persist(actual);
+    case PodAction::Kind::kMarkNotReady:
+      actual->set_phase(records::SANDBOX_PHASE_NOTREADY);
+      actual->set_notready_at_unix_nanos(now);
+      actual->set_notready_reason(step.reason);
+      return Persist(actual);
+    case PodAction::Kind::kTeardownNetwork: {
+      NetworkResult cached;
+      cached.result_json = actual->network_result();
+      cached.ips.assign(actual->ips().begin(), actual->ips().end());
+      CONVERGE_RETURN_IF_ERROR(
+          executors_.network->Teardown(NetworkRequestFor(record, *actual), cached));
+      actual->set_network_attached(false);
+      actual->clear_network_result();
+      actual->clear_ips();
+      return Persist(actual);
+    }
+    case PodAction::Kind::kRemoveNamespaces:
+      // Network teardown comes first in the plan: CNI DEL needs the netns.
+      while (actual->pins_size() > 0) {
+        CONVERGE_RETURN_IF_ERROR(executors_.namespaces->Remove(actual->pins(0).path()));
+        actual->mutable_pins()->DeleteSubrange(0, 1);
+        CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      }
+      return absl::OkStatus();
+    case PodAction::Kind::kRemoveCgroup:
+      CONVERGE_RETURN_IF_ERROR(executors_.cgroups->Remove(actual->cgroup_path()));
+      actual->clear_cgroup_path();
+      return Persist(actual);
+    case PodAction::Kind::kDeleteActual:
+      return store_->DeleteSandboxActual(record.id);
+  }
+  return absl::InternalError("unhandled pod action");
+}
+
+absl::Status Reconciler::Persist(SandboxActual* actual) {
+  actual->set_updated_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
+  return store_->PutSandboxActual(*actual);
+}
+
+absl::Status Reconciler::RecordOutcome(const SandboxRecord& record, SandboxActual actual,
+                                       const absl::Status& result) {
+  const bool wants_gone =
+      !record.desired || record.desired->stage() == records::SANDBOX_STAGE_REMOVED;
+  std::optional<SandboxRecord> current = store_->GetSandbox(record.id);
+  // Removal finished (or there was never anything to remove): no record left to update.
+  if (wants_gone && (!current || !current->actual)) return result;
+
+  const int64_t generation = record.desired ? record.desired->generation() : 0;
+  actual.set_attempted_generation(generation);
+  if (result.ok()) {
+    actual.set_observed_generation(generation);
+    actual.clear_last_error();
+    actual.clear_last_error_code();
+    actual.set_retries(0);
+    actual.clear_next_retry_unix_nanos();
+  } else {
+    actual.set_last_error(std::string(result.message()));
+    actual.set_last_error_code(static_cast<int32_t>(result.code()));
+    actual.set_retries(actual.retries() + 1);
+  }
+  if (current && current->actual) {
+    SandboxActual stored = *current->actual;
+    stored.clear_updated_at_unix_nanos();
+    SandboxActual candidate = actual;
+    candidate.clear_updated_at_unix_nanos();
+    // Resyncs of converged sandboxes must not write.
+    if (stored.SerializeAsString() == candidate.SerializeAsString()) return result;
+  }
+  absl::Status persisted = Persist(&actual);
+  return result.ok() ? persisted : result;
+}
+
+absl::Status Reconciler::RecordRetry(const std::string& id, absl::Duration delay) {
+  std::optional<SandboxRecord> current = store_->GetSandbox(id);
+  if (!current || !current->actual) return absl::OkStatus();
+  SandboxActual actual = *current->actual;
+  actual.set_next_retry_unix_nanos(absl::ToUnixNanos(clock_->Now() + delay));
+  return Persist(&actual);
+}
+
+}  // namespace converge

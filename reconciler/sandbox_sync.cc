@@ -4,6 +4,7 @@
 // lines leaves a record that the next pass can finish or undo.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/crash_points.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -105,7 +106,9 @@ absl::Status Reconciler::Apply(const PodActions& plan, const SandboxRecord& reco
                                const SandboxLayout& layout, SandboxActual* actual) {
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const PodAction& step = plan.steps[i];
+    CrashPoint(absl::StrCat("before:", PodActionKindName(step.kind)));
     absl::Status status = ApplyStep(step, record, layout, actual);
+    CrashPoint(absl::StrCat("after:", PodActionKindName(step.kind)));
     if (!status.ok()) {
       return Annotate(status, "step ", i + 1, "/", plan.steps.size(), " ",
                       PodActionKindName(step.kind));
@@ -131,6 +134,7 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       }
       actual->set_boot_id(options_.boot_id);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      CrashPoint("persisted:create-namespaces");
       const bool with_uts =
           std::find(step.kinds.begin(), step.kinds.end(), "uts") != step.kinds.end();
       return executors_.namespaces->Create(
@@ -140,6 +144,7 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       // Marked first: teardown must run even if setup dies half way.
       actual->set_network_attached(true);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      CrashPoint("persisted:setup-network");
       CONVERGE_ASSIGN_OR_RETURN(NetworkResult result,
                                 executors_.network->Setup(NetworkRequestFor(record, *actual)));
       actual->set_network_result(result.result_json);
@@ -151,6 +156,7 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       actual->set_cgroup_path(layout.cgroup_path);
       actual->set_boot_id(options_.boot_id);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      CrashPoint("persisted:create-cgroup");
       return executors_.cgroups->Create(layout.cgroup_path);
     case PodAction::Kind::kMarkReady:
       actual->set_phase(records::SANDBOX_PHASE_READY);
@@ -176,6 +182,7 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       // Network teardown comes first in the plan: CNI DEL needs the netns.
       while (actual->pins_size() > 0) {
         CONVERGE_RETURN_IF_ERROR(executors_.namespaces->Remove(actual->pins(0).path()));
+        CrashPoint("removed-pin");
         actual->mutable_pins()->DeleteSubrange(0, 1);
         CONVERGE_RETURN_IF_ERROR(Persist(actual));
       }

@@ -77,9 +77,11 @@ class AsyncGet {
   std::thread thread_;
 };
 
-std::string GetOrEmpty(WorkQueue& queue) {
-  std::optional<std::string> key = queue.Get();
-  return key.value_or("<shut down>");
+// Get() for single-threaded tests: returns a marker instead of blocking
+// forever when nothing is ready, so a broken queue fails rather than hangs.
+std::string GetReady(WorkQueue& queue) {
+  if (queue.Len() == 0) return "<nothing ready>";
+  return queue.Get().value_or("<shut down>");
 }
 
 // --- Add / Get / Done -----------------------------------------------------
@@ -92,8 +94,8 @@ TEST(WorkQueueTest, AddDeduplicatesQueuedKeys) {
   queue.Add("b");
   queue.Add("a");
   EXPECT_EQ(queue.Len(), 2);
-  EXPECT_EQ(GetOrEmpty(queue), "a");
-  EXPECT_EQ(GetOrEmpty(queue), "b");
+  EXPECT_EQ(GetReady(queue), "a");
+  EXPECT_EQ(GetReady(queue), "b");
   EXPECT_EQ(queue.Len(), 0);
 }
 
@@ -101,16 +103,16 @@ TEST(WorkQueueTest, GetHandsOutKeysInFirstAddedOrder) {
   FakeClock clock;
   WorkQueue queue(&clock);
   for (const char* key : {"c", "a", "b", "a", "c"}) queue.Add(key);
-  EXPECT_EQ(GetOrEmpty(queue), "c");
-  EXPECT_EQ(GetOrEmpty(queue), "a");
-  EXPECT_EQ(GetOrEmpty(queue), "b");
+  EXPECT_EQ(GetReady(queue), "c");
+  EXPECT_EQ(GetReady(queue), "a");
+  EXPECT_EQ(GetReady(queue), "b");
 }
 
 TEST(WorkQueueTest, ReAddWhileProcessingRunsAgainOnlyAfterDone) {
   FakeClock clock;
   WorkQueue queue(&clock);
   queue.Add("a");
-  ASSERT_EQ(GetOrEmpty(queue), "a");
+  ASSERT_EQ(GetReady(queue), "a");
 
   queue.Add("a");  // arrives mid-reconcile
   queue.Add("a");
@@ -122,7 +124,7 @@ TEST(WorkQueueTest, ReAddWhileProcessingRunsAgainOnlyAfterDone) {
   stats = queue.GetStats();
   EXPECT_EQ(stats.queued, 1);  // exactly one more run, however many adds
   EXPECT_EQ(stats.processing, 0);
-  EXPECT_EQ(GetOrEmpty(queue), "a");
+  EXPECT_EQ(GetReady(queue), "a");
   queue.Done("a");
   EXPECT_EQ(queue.Len(), 0);
 }
@@ -131,19 +133,19 @@ TEST(WorkQueueTest, ReAddedKeyGoesToTheBackOfTheLine) {
   FakeClock clock;
   WorkQueue queue(&clock);
   queue.Add("a");
-  ASSERT_EQ(GetOrEmpty(queue), "a");
+  ASSERT_EQ(GetReady(queue), "a");
   queue.Add("a");
   queue.Add("b");
   queue.Done("a");
-  EXPECT_EQ(GetOrEmpty(queue), "b");
-  EXPECT_EQ(GetOrEmpty(queue), "a");
+  EXPECT_EQ(GetReady(queue), "b");
+  EXPECT_EQ(GetReady(queue), "a");
 }
 
 TEST(WorkQueueTest, DoneWithoutReAddDoesNotRequeue) {
   FakeClock clock;
   WorkQueue queue(&clock);
   queue.Add("a");
-  ASSERT_EQ(GetOrEmpty(queue), "a");
+  ASSERT_EQ(GetReady(queue), "a");
   queue.Done("a");
   queue.Done("a");        // twice: ignored
   queue.Done("unknown");  // never got: ignored
@@ -247,13 +249,13 @@ TEST(WorkQueueTest, AddAfterHoldsKeysUntilTheirTimeInReadyOrder) {
   EXPECT_EQ(queue.Len(), 0);
   clock.Advance(absl::Milliseconds(1));
   EXPECT_EQ(queue.Len(), 1);
-  EXPECT_EQ(GetOrEmpty(queue), "early");
+  EXPECT_EQ(GetReady(queue), "early");
 
   clock.Advance(absl::Seconds(5));  // everything due: ready-time order
   EXPECT_EQ(queue.Len(), 3);
-  EXPECT_EQ(GetOrEmpty(queue), "late");
-  EXPECT_EQ(GetOrEmpty(queue), "tie-1");
-  EXPECT_EQ(GetOrEmpty(queue), "tie-2");
+  EXPECT_EQ(GetReady(queue), "late");
+  EXPECT_EQ(GetReady(queue), "tie-1");
+  EXPECT_EQ(GetReady(queue), "tie-2");
   EXPECT_EQ(queue.GetStats().delayed, 0);
 }
 
@@ -269,7 +271,7 @@ TEST(WorkQueueTest, AddAfterEarliestTimeWins) {
   clock.Advance(absl::Seconds(3));
   EXPECT_EQ(queue.Len(), 1);
   EXPECT_EQ(queue.GetStats().delayed, 0);  // the 5s entry went with it
-  EXPECT_EQ(GetOrEmpty(queue), "a");
+  EXPECT_EQ(GetReady(queue), "a");
   queue.Done("a");
   clock.Advance(absl::Seconds(10));
   EXPECT_EQ(queue.Len(), 0);  // and never fires again
@@ -457,7 +459,7 @@ TEST(WorkQueueTest, ShutDownWithDrainWaitsForDone) {
   FakeClock clock;
   WorkQueue queue(&clock);
   queue.Add("a");
-  ASSERT_EQ(GetOrEmpty(queue), "a");
+  ASSERT_EQ(GetReady(queue), "a");
   queue.Add("a");  // dirty: will run once more after Done
 
   std::atomic<bool> drained{false};
@@ -474,7 +476,7 @@ TEST(WorkQueueTest, ShutDownWithDrainWaitsForDone) {
   queue.Done("a");  // accepted re-add: back in the queue, not drained yet
   EXPECT_EQ(queue.Len(), 1);
   EXPECT_FALSE(returned);
-  ASSERT_EQ(GetOrEmpty(queue), "a");
+  ASSERT_EQ(GetReady(queue), "a");
   EXPECT_FALSE(returned);
   queue.Done("a");
   drainer.join();
@@ -486,7 +488,7 @@ TEST(WorkQueueTest, ShutDownWithDrainGivesUpAfterTimeout) {
   FakeClock clock;
   WorkQueue queue(&clock);
   queue.Add("stuck");
-  ASSERT_EQ(GetOrEmpty(queue), "stuck");
+  ASSERT_EQ(GetReady(queue), "stuck");
   std::atomic<bool> returned{false};
   bool drained = true;
   std::thread drainer([&] {

@@ -155,7 +155,7 @@ int InspectPod(const std::string& id) {
 }
 
 template <typename Request, typename Response>
-int ForEachId(const std::vector<std::string>& ids, const char* verb,
+int ForEachId(const std::vector<std::string>& ids, const char* verb, const char* done,
               grpc::Status (RuntimeService::Stub::*call)(grpc::ClientContext*, const Request&,
                                                          Response*)) {
   auto stub = Connect();
@@ -172,7 +172,7 @@ int ForEachId(const std::vector<std::string>& ids, const char* verb,
       ++failures;
       continue;
     }
-    std::printf("%s pod sandbox %s\n", verb, id.c_str());
+    std::printf("%s pod sandbox %s\n", done, id.c_str());
   }
   return failures == 0 ? 0 : 1;
 }
@@ -206,10 +206,10 @@ int main(int argc, char** argv) {
   if (command == "pods" && rest.empty()) return Pods();
   if (command == "inspectp" && rest.size() == 1) return InspectPod(rest[0]);
   if (command == "stopp" && !rest.empty()) {
-    return ForEachId(rest, "stopped", &RuntimeService::Stub::StopPodSandbox);
+    return ForEachId(rest, "stop", "stopped", &RuntimeService::Stub::StopPodSandbox);
   }
   if (command == "rmp" && !rest.empty()) {
-    return ForEachId(rest, "removed", &RuntimeService::Stub::RemovePodSandbox);
+    return ForEachId(rest, "remove", "removed", &RuntimeService::Stub::RemovePodSandbox);
   }
   if (command == "dump" && rest.empty()) return Dump();
   std::fputs(kUsage, stderr);

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "cmd/converged/config.h"
 #include "cmd/converged/daemon.h"
+#include "common/crash_points.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, config, "", "Optional config file (protobuf text format, DaemonConfig)");
@@ -26,6 +28,8 @@ ABSL_FLAG(std::string, default_cgroup_parent, "/converge",
           "Cgroup parent for sandboxes whose config names none");
 ABSL_FLAG(std::string, cgroup_root, "/sys/fs/cgroup", "Where the cgroup filesystems are mounted");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
+ABSL_FLAG(std::vector<std::string>, crash_at, {},
+          "Testing only: crash points at which the daemon kills itself with SIGKILL");
 
 namespace {
 
@@ -78,6 +82,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "converged: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
+  converge::ArmCrashPoints(absl::GetFlag(FLAGS_crash_at));
   spdlog::set_level(spdlog::level::from_str(config->log_level()));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%f%z %^%l%$ [%n] %v");
 

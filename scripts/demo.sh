@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The demo behind ./install.sh: runs converged with its built-in defaults,
+# makes a pod sandbox through the CRI socket, shows it, prints the dump, then
+# stops and removes it. A daemon already serving the default socket is used
+# as it is and left running; otherwise the one started here is stopped again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+converged=bazel-bin/cmd/converged/converged
+convergectl=bazel-bin/cmd/convergectl/convergectl
+socket=/run/converge/converge.sock
+log=/var/log/converged-demo.log
+
+started=""
+if ! "$convergectl" --timeout=2s version >/dev/null 2>&1; then
+  echo "== starting converged (defaults: socket $socket, root /var/lib/converge, state /run/converge; log $log)"
+  "$converged" >"$log" 2>&1 &
+  started=$!
+  for _ in $(seq 100); do
+    "$convergectl" --timeout=1s version >/dev/null 2>&1 && break
+    kill -0 "$started" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.1
+  done
+fi
+stop_daemon() {
+  if [[ -n "$started" ]]; then
+    kill -TERM "$started" && wait "$started" || true
+  fi
+}
+trap stop_daemon EXIT
+
+echo "== convergectl version"
+"$convergectl" version
+echo "== convergectl runp testdata/pods/sandbox.json"
+id=$("$convergectl" runp testdata/pods/sandbox.json)
+echo "$id"
+echo "== convergectl pods"
+"$convergectl" pods
+echo "== convergectl dump"
+"$convergectl" dump
+echo "== convergectl stopp / rmp"
+"$convergectl" stopp "$id"
+"$convergectl" rmp "$id"
+echo "== convergectl dump (after removal)"
+"$convergectl" dump

@@ -92,6 +92,12 @@ TEST(FakeClockTest, AdvanceWakesOnlyWaitersWhoseDeadlinePassed) {
   EXPECT_EQ(clock.NumWaiters(), 0);
 }
 
+TEST(FakeClockTest, BlockUntilWaitersGivesUpAfterRealTimeout) {
+  FakeClock clock;
+  EXPECT_TRUE(clock.BlockUntilWaiters(0));
+  EXPECT_FALSE(clock.BlockUntilWaiters(1, absl::Milliseconds(1)));
+}
+
 TEST(FakeClockTest, SignalWakesWaiterBeforeDeadline) {
   FakeClock clock;
   absl::Mutex mu;

@@ -25,6 +25,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Wall-clock bound on waits for another thread, so that a broken queue fails
+// the test instead of hanging it. Never what a test asserts on: correct code
+// finishes these waits in microseconds.
+constexpr absl::Duration kSafetyNet = absl::Seconds(30);
+
 // Options whose token bucket never binds, to test the backoff alone.
 WorkQueue::Options BackoffOnly(absl::Duration base, absl::Duration max) {
   WorkQueue::Options options;
@@ -43,9 +48,7 @@ std::unique_ptr<WorkQueue> MustCreate(Clock* clock,
 }
 
 // Runs one Get() on its own thread. Result() waits for it, but only up to a
-// generous real-time bound, after which it shuts the queue down so a broken
-// queue fails the test instead of hanging it. The bound is a safety net, not
-// an assertion about timing.
+// kSafetyNet, after which it shuts the queue down.
 class AsyncGet {
  public:
   explicit AsyncGet(WorkQueue* queue)
@@ -58,7 +61,7 @@ class AsyncGet {
   bool HasReturned() const { return done_.HasBeenNotified(); }
 
   std::optional<std::string> Result() {
-    if (!done_.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+    if (!done_.WaitForNotificationWithTimeout(kSafetyNet)) {
       ADD_FAILURE() << "Get() still blocked; shutting the queue down";
       queue_->ShutDown();
     }
@@ -159,7 +162,7 @@ TEST(WorkQueueTest, BlockedGetWakesOnAdd) {
   FakeClock clock;
   WorkQueue queue(&clock);
   AsyncGet getter(&queue);
-  clock.BlockUntilWaiters(1);
+  EXPECT_TRUE(clock.BlockUntilWaiters(1, kSafetyNet));
   EXPECT_FALSE(getter.HasReturned());
   queue.Add("a");
   EXPECT_EQ(getter.Result(), "a");
@@ -216,7 +219,20 @@ TEST(WorkQueueTest, NoKeyIsProcessedConcurrentlyAndNoAddIsLost) {
     });
   }
   for (std::thread& t : producers) t.join();
-  EXPECT_TRUE(queue.ShutDownWithDrain());
+  // Drain on a thread: if it does not finish within kSafetyNet, moving the
+  // fake clock past its timeout releases it and the test fails.
+  constexpr absl::Duration kDrainTimeout = absl::Hours(1);
+  bool drained = false;
+  absl::Notification drain_returned;
+  std::thread drainer([&] {
+    drained = queue.ShutDownWithDrain(kDrainTimeout);
+    drain_returned.Notify();
+  });
+  if (!drain_returned.WaitForNotificationWithTimeout(kSafetyNet)) {
+    clock.Advance(kDrainTimeout);
+  }
+  drainer.join();
+  EXPECT_TRUE(drained);
   for (std::thread& t : workers) t.join();
 
   absl::MutexLock lock(&mu);
@@ -301,7 +317,7 @@ TEST(WorkQueueTest, BlockedGetWakesWhenDelayedKeyIsDue) {
   WorkQueue queue(&clock);
   queue.AddAfter("later", absl::Seconds(10));
   AsyncGet getter(&queue);
-  clock.BlockUntilWaiters(1);
+  EXPECT_TRUE(clock.BlockUntilWaiters(1, kSafetyNet));
   // A new, earlier key must shorten the sleeping Get()'s deadline.
   queue.AddAfter("sooner", absl::Seconds(1));
   clock.Advance(absl::Seconds(1));
@@ -417,7 +433,7 @@ TEST(WorkQueueTest, ShutDownWakesAllBlockedGetters) {
   for (int i = 0; i < 3; ++i) {
     getters.push_back(std::make_unique<AsyncGet>(&queue));
   }
-  clock.BlockUntilWaiters(3);
+  EXPECT_TRUE(clock.BlockUntilWaiters(3, kSafetyNet));
   for (auto& getter : getters) EXPECT_FALSE(getter->HasReturned());
   queue.ShutDown();
   for (auto& getter : getters) EXPECT_EQ(getter->Result(), std::nullopt);
@@ -468,7 +484,7 @@ TEST(WorkQueueTest, ShutDownWithDrainWaitsForDone) {
     drained = queue.ShutDownWithDrain();
     returned = true;
   });
-  clock.BlockUntilWaiters(1);
+  EXPECT_TRUE(clock.BlockUntilWaiters(1, kSafetyNet));
   EXPECT_TRUE(queue.ShuttingDown());
   queue.Add("b");  // refused: shutting down
   EXPECT_FALSE(returned);
@@ -495,7 +511,7 @@ TEST(WorkQueueTest, ShutDownWithDrainGivesUpAfterTimeout) {
     drained = queue.ShutDownWithDrain(absl::Seconds(30));
     returned = true;
   });
-  clock.BlockUntilWaiters(1);
+  EXPECT_TRUE(clock.BlockUntilWaiters(1, kSafetyNet));
   clock.Advance(absl::Seconds(29));
   EXPECT_FALSE(returned);
   clock.Advance(absl::Seconds(1));

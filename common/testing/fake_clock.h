@@ -106,14 +106,17 @@ class FakeClock final : public Clock {
     return static_cast<int>(waiters_.size());
   }
 
-  // Blocks (in real time) until at least `n` threads are in WaitUntil().
-  void BlockUntilWaiters(int n) {
+  // Blocks until at least `n` threads are in WaitUntil(). Returns false if
+  // that has not happened within `real_timeout` of wall-clock time, which
+  // tests pass as a safety net so a bug fails the test instead of hanging it.
+  bool BlockUntilWaiters(
+      int n, absl::Duration real_timeout = absl::InfiniteDuration()) {
     absl::MutexLock lock(&mu_);
     // Await evaluates the condition with mu_ held.
     const auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       return static_cast<int>(waiters_.size()) >= n;
     };
-    mu_.Await(absl::Condition(&enough));
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), real_timeout);
   }
 
  private:

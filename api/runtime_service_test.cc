@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "common/testing/status_testing.h"
 #include "gtest/gtest.h"
 
 namespace converge {
@@ -21,13 +22,7 @@ class FixedHealth : public HealthReporter {
 class RuntimeServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = getenv("TEST_TMPDIR");
-    dir_ = std::filesystem::path(tmp ? tmp : "/tmp") /
-           ("runtime-service-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    store_ = *Store::Open(dir_.string());
+    store_ = *Store::Open(dir_.Sub("db"));
     RuntimeServiceOptions options;
     options.version = "test";
     // No reconciler runs here: waits end quickly unless a test plays its part.
@@ -38,7 +33,6 @@ class RuntimeServiceTest : public ::testing::Test {
   void TearDown() override {
     service_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   runtime::v1::RunPodSandboxRequest RunRequest(const std::string& name = "web") {
@@ -70,7 +64,7 @@ class RuntimeServiceTest : public ::testing::Test {
     ASSERT_TRUE(store_->PutSandboxActual(actual).ok());
   }
 
-  std::filesystem::path dir_;
+  TempTestDir dir_;
   std::unique_ptr<Store> store_;
   FixedHealth health_;
   int ids_ = 0;

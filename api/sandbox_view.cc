@@ -2,21 +2,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/proto_json.h"
 
 namespace converge {
-namespace {
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "null";
-  return json;
-}
-
-}  // namespace
-
 bool VisibleToCri(const SandboxRecord& record) {
   return record.desired.has_value() &&
          record.desired->stage() != records::SANDBOX_STAGE_REMOVED;
@@ -68,8 +56,8 @@ runtime::v1::PodSandboxStatus ToPodSandboxStatus(const SandboxRecord& record) {
 }
 
 std::map<std::string, std::string> VerboseInfo(const SandboxRecord& record) {
-  std::string desired = record.desired ? ToJson(*record.desired) : "null";
-  std::string actual = record.actual ? ToJson(*record.actual) : "null";
+  std::string desired = record.desired ? ProtoToJson(*record.desired) : "null";
+  std::string actual = record.actual ? ProtoToJson(*record.actual) : "null";
   return {{"info", absl::StrCat("{\"desired\":", desired, ",\"actual\":", actual, "}")}};
 }
 

@@ -10,6 +10,7 @@
 #include "executors/cgroup/testing/fake_cgroup.h"
 #include "executors/namespace/testing/fake_namespace.h"
 #include "executors/network/testing/fake_network.h"
+#include "common/testing/status_testing.h"
 #include "gtest/gtest.h"
 
 namespace converge {
@@ -20,14 +21,8 @@ constexpr char kBoot[] = "boot-1";
 class ReconcilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = getenv("TEST_TMPDIR");
-    dir_ = std::filesystem::path(tmp ? tmp : "/tmp") /
-           ("reconciler-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    state_ = (dir_ / "state").string();
-    auto store = Store::Open((dir_ / "db").string());
+    state_ = dir_.Sub("state");
+    auto store = Store::Open(dir_.Sub("db"));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     MakeReconciler(kBoot);
@@ -36,7 +31,6 @@ class ReconcilerTest : public ::testing::Test {
   void TearDown() override {
     reconciler_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void MakeReconciler(const std::string& boot_id) {
@@ -78,7 +72,7 @@ class ReconcilerTest : public ::testing::Test {
     return state_ + "/ns/pod1-" + kind;
   }
 
-  std::filesystem::path dir_;
+  TempTestDir dir_;
   std::string state_;
   std::unique_ptr<Store> store_;
   FakeClock clock_;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "common/testing/status_testing.h"
 #include "gtest/gtest.h"
 #include "store/view.h"
 
@@ -39,22 +40,14 @@ records::SandboxActual Actual(const std::string& id, int64_t observed) {
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* tmp = getenv("TEST_TMPDIR");
-    dir_ = std::filesystem::path(tmp ? tmp : "/tmp") /
-           ("store-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::unique_ptr<Store> OpenStore() {
     auto store = Store::Open(dir_.string());
     EXPECT_TRUE(store.ok()) << store.status();
     return *std::move(store);
   }
 
-  std::filesystem::path dir_;
+  TempTestDir tmp_;
+  const std::filesystem::path dir_ = tmp_.path() / "db";
 };
 
 TEST_F(StoreTest, IndexSurvivesReopen) {

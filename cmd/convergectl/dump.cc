@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/proto_json.h"
 
 namespace converge {
 namespace {
@@ -40,13 +40,6 @@ std::string Time(int64_t unix_nanos) {
   return absl::FormatTime(absl::RFC3339_sec, absl::FromUnixNanos(unix_nanos), absl::UTCTimeZone());
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "null";
-  return json;
-}
 
 void AppendText(const SandboxRecord& record, const DumpOptions& options, std::string* out) {
   const bool converged = IsConverged(record);
@@ -108,8 +101,8 @@ std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOpti
       const SandboxRecord& record = *shown[i];
       absl::StrAppend(&out, i == 0 ? "" : ",", "\n  {\"id\":\"", record.id,
                       "\",\"converged\":", IsConverged(record) ? "true" : "false",
-                      ",\"desired\":", record.desired ? ToJson(*record.desired) : "null",
-                      ",\"actual\":", record.actual ? ToJson(*record.actual) : "null", "}");
+                      ",\"desired\":", record.desired ? ProtoToJson(*record.desired) : "null",
+                      ",\"actual\":", record.actual ? ProtoToJson(*record.actual) : "null", "}");
     }
     absl::StrAppend(&out, shown.empty() ? "]\n" : "\n]\n");
     return out;

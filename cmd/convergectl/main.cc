@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "api/cri/api.grpc.pb.h"
 #include "cmd/convergectl/dump.h"
+#include "common/proto_json.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "store/view.h"
@@ -67,14 +68,6 @@ void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
 
 std::string Ago(int64_t unix_nanos) {
   absl::Duration age = absl::Now() - absl::FromUnixNanos(unix_nanos);
@@ -150,7 +143,7 @@ int InspectPod(const std::string& id) {
   runtime::v1::PodSandboxStatusResponse response;
   grpc::Status status = Connect()->PodSandboxStatus(&context, request, &response);
   if (!status.ok()) return Fail(status, absl::StrCat("inspect pod sandbox ", id));
-  std::printf("%s\n", ToJson(response).c_str());
+  std::printf("%s\n", converge::ProtoToJson(response, /*pretty=*/true).c_str());
   return 0;
 }
 

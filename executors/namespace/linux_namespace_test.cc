@@ -24,17 +24,11 @@
 #include "absl/synchronization/notification.h"
 #include "executors/namespace/mountinfo.h"
 #include "executors/namespace/testing/ns_test_util.h"
+#include "common/testing/status_testing.h"
 #include "gtest/gtest.h"
 
 namespace converge {
 namespace {
-
-#define EXPECT_OK(expr) EXPECT_TRUE((expr).ok()) << (expr)
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    absl::Status assert_ok_status_ = (expr);                  \
-    ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_; \
-  } while (0)
 
 ino_t InodeOf(const std::string& path) {
   struct stat st;

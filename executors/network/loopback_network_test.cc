@@ -25,17 +25,11 @@
 #include "executors/namespace/mountinfo.h"
 #include "executors/namespace/testing/ns_test_util.h"
 #include "executors/namespace/unique_fd.h"
+#include "common/testing/status_testing.h"
 #include "gtest/gtest.h"
 
 namespace converge {
 namespace {
-
-#define EXPECT_OK(expr) EXPECT_TRUE((expr).ok()) << (expr)
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    absl::Status assert_ok_status_ = (expr);                  \
-    ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_; \
-  } while (0)
 
 // lo's flags as seen from inside the namespace pinned at `pin`; -1 on error.
 int LoopbackFlags(const std::string& pin) {

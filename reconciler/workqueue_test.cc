@@ -80,6 +80,40 @@ class AsyncGet {
   std::thread thread_;
 };
 
+// Runs ShutDownWithDrain(timeout) on its own thread. Result() waits for it up
+// to kSafetyNet, then moves the fake clock past the timeout, so a drain that
+// never finishes fails the test instead of hanging it.
+class AsyncDrain {
+ public:
+  AsyncDrain(WorkQueue* queue, FakeClock* clock,
+             absl::Duration timeout = absl::Hours(1))
+      : clock_(clock), timeout_(timeout), thread_([this, queue] {
+          drained_ = queue->ShutDownWithDrain(timeout_);
+          done_.Notify();
+        }) {}
+  ~AsyncDrain() { Result(); }
+
+  bool HasReturned() const { return done_.HasBeenNotified(); }
+
+  // Whether the drain completed (ShutDownWithDrain's result).
+  bool Result() {
+    if (!thread_.joinable()) return drained_;
+    if (!done_.WaitForNotificationWithTimeout(kSafetyNet)) {
+      ADD_FAILURE() << "ShutDownWithDrain() still blocked; timing it out";
+      clock_->Advance(timeout_);
+    }
+    thread_.join();
+    return drained_;
+  }
+
+ private:
+  FakeClock* const clock_;
+  const absl::Duration timeout_;
+  bool drained_ = false;
+  absl::Notification done_;
+  std::thread thread_;
+};
+
 // Get() for single-threaded tests: returns a marker instead of blocking
 // forever when nothing is ready, so a broken queue fails rather than hangs.
 std::string GetReady(WorkQueue& queue) {
@@ -219,20 +253,7 @@ TEST(WorkQueueTest, NoKeyIsProcessedConcurrentlyAndNoAddIsLost) {
     });
   }
   for (std::thread& t : producers) t.join();
-  // Drain on a thread: if it does not finish within kSafetyNet, moving the
-  // fake clock past its timeout releases it and the test fails.
-  constexpr absl::Duration kDrainTimeout = absl::Hours(1);
-  bool drained = false;
-  absl::Notification drain_returned;
-  std::thread drainer([&] {
-    drained = queue.ShutDownWithDrain(kDrainTimeout);
-    drain_returned.Notify();
-  });
-  if (!drain_returned.WaitForNotificationWithTimeout(kSafetyNet)) {
-    clock.Advance(kDrainTimeout);
-  }
-  drainer.join();
-  EXPECT_TRUE(drained);
+  EXPECT_TRUE(AsyncDrain(&queue, &clock).Result());
   for (std::thread& t : workers) t.join();
 
   absl::MutexLock lock(&mu);
@@ -478,26 +499,32 @@ TEST(WorkQueueTest, ShutDownWithDrainWaitsForDone) {
   ASSERT_EQ(GetReady(queue), "a");
   queue.Add("a");  // dirty: will run once more after Done
 
-  std::atomic<bool> drained{false};
-  std::atomic<bool> returned{false};
-  std::thread drainer([&] {
-    drained = queue.ShutDownWithDrain();
-    returned = true;
-  });
+  AsyncDrain drain(&queue, &clock);
   EXPECT_TRUE(clock.BlockUntilWaiters(1, kSafetyNet));
   EXPECT_TRUE(queue.ShuttingDown());
   queue.Add("b");  // refused: shutting down
-  EXPECT_FALSE(returned);
+  EXPECT_FALSE(drain.HasReturned());
 
-  queue.Done("a");  // accepted re-add: back in the queue, not drained yet
+  queue.Done("a");  // the accepted re-add is queued again, so not drained
   EXPECT_EQ(queue.Len(), 1);
-  EXPECT_FALSE(returned);
-  ASSERT_EQ(GetReady(queue), "a");
-  EXPECT_FALSE(returned);
+  EXPECT_EQ(GetReady(queue), "a");
+  EXPECT_FALSE(drain.HasReturned());
   queue.Done("a");
-  drainer.join();
-  EXPECT_TRUE(drained);
+  EXPECT_TRUE(drain.Result());
   EXPECT_EQ(queue.Get(), std::nullopt);  // "b" never got in
+}
+
+// A zero timeout reports the state without blocking, which pins down what
+// "drained" means without threads.
+TEST(WorkQueueTest, DrainedMeansNothingQueuedAndNothingProcessing) {
+  FakeClock clock;
+  WorkQueue queue(&clock);
+  queue.Add("a");
+  EXPECT_FALSE(queue.ShutDownWithDrain(absl::ZeroDuration()));  // queued
+  ASSERT_EQ(GetReady(queue), "a");
+  EXPECT_FALSE(queue.ShutDownWithDrain(absl::ZeroDuration()));  // processing
+  queue.Done("a");
+  EXPECT_TRUE(queue.ShutDownWithDrain(absl::ZeroDuration()));
 }
 
 TEST(WorkQueueTest, ShutDownWithDrainGivesUpAfterTimeout) {
@@ -505,18 +532,12 @@ TEST(WorkQueueTest, ShutDownWithDrainGivesUpAfterTimeout) {
   WorkQueue queue(&clock);
   queue.Add("stuck");
   ASSERT_EQ(GetReady(queue), "stuck");
-  std::atomic<bool> returned{false};
-  bool drained = true;
-  std::thread drainer([&] {
-    drained = queue.ShutDownWithDrain(absl::Seconds(30));
-    returned = true;
-  });
+  AsyncDrain drain(&queue, &clock, absl::Seconds(30));
   EXPECT_TRUE(clock.BlockUntilWaiters(1, kSafetyNet));
   clock.Advance(absl::Seconds(29));
-  EXPECT_FALSE(returned);
+  EXPECT_FALSE(drain.HasReturned());
   clock.Advance(absl::Seconds(1));
-  drainer.join();
-  EXPECT_FALSE(drained);
+  EXPECT_FALSE(drain.Result());
   EXPECT_EQ(queue.GetStats().processing, 1);
 }
 

@@ -1,5 +1,6 @@
 #include "api/runtime_service.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/hash/hash.h"
@@ -9,6 +10,7 @@
 #include "api/sandbox_view.h"
 #include "api/validation.h"
 #include "common/log.h"
+#include "nlohmann/json.hpp"
 
 namespace converge {
 namespace {
@@ -24,14 +26,30 @@ constexpr int kStreamBatch = 500;
 
 std::shared_ptr<spdlog::logger> Log() { return NamedLogger("cri"); }
 
+// How an executor's error code reads to a CRI client. Codes that mean
+// something about the request or the node pass through; NOT_FOUND and
+// ALREADY_EXISTS would be read as statements about the sandbox itself.
+absl::StatusCode CriCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnavailable:
+      return code;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
 // The reconciler's error for generation `generation`, if its last attempt failed.
 absl::Status AttemptError(const SandboxRecord& record, int64_t generation) {
   if (!record.actual || record.actual->attempted_generation() < generation ||
       record.actual->last_error().empty()) {
     return absl::OkStatus();
   }
-  auto code = static_cast<absl::StatusCode>(record.actual->last_error_code());
-  if (code == absl::StatusCode::kOk) code = absl::StatusCode::kUnknown;
+  auto code = CriCode(static_cast<absl::StatusCode>(record.actual->last_error_code()));
   return absl::Status(code, absl::StrCat("sandbox ", record.id, ": ", record.actual->last_error(),
                                          " (converge keeps retrying in the background)"));
 }
@@ -62,9 +80,30 @@ grpc::Status RuntimeServiceImpl::NotImplemented(const char* method) {
 }
 
 absl::Time RuntimeServiceImpl::Deadline(const grpc::ServerContext* context) const {
-  absl::Time cap = absl::Now() + options_.max_wait;
-  absl::Time deadline = absl::FromChrono(context->deadline());
-  return std::min(cap, deadline);
+  const absl::Time now = absl::Now();
+  const absl::Time client = absl::FromChrono(context->deadline());
+  // Answer a little before the client gives up, so that it reads our
+  // DEADLINE_EXCEEDED with the last error instead of its own bare one.
+  const absl::Duration margin =
+      std::clamp((client - now) / 10, absl::ZeroDuration(), absl::Seconds(1));
+  return std::min(now + options_.max_wait, client - margin);
+}
+
+absl::Status RuntimeServiceImpl::Unfinished(const SandboxRecord& record,
+                                            absl::string_view goal) const {
+  if (store_->WaitsCancelled()) {
+    return absl::UnavailableError(absl::StrCat(
+        "converged is shutting down; sandbox ", record.id, " will be ", goal,
+        " after it restarts"));
+  }
+  return NotConverged(record, goal);
+}
+
+std::pair<SandboxRecord, bool> RuntimeServiceImpl::Await(
+    const grpc::ServerContext* context, const std::string& id,
+    const std::function<bool(const SandboxRecord&)>& done) const {
+  return store_->AwaitSandbox(id, Deadline(context), done,
+                              [context] { return context->IsCancelled(); });
 }
 
 absl::Mutex& RuntimeServiceImpl::LockFor(const std::string& key) {
@@ -101,7 +140,12 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*,
                                         runtime::v1::StatusResponse* response) {
   auto* runtime_ready = response->mutable_status()->add_conditions();
   runtime_ready->set_type("RuntimeReady");
-  runtime_ready->set_status(true);
+  absl::Status store = store_->WriteHealth();
+  runtime_ready->set_status(store.ok());
+  if (!store.ok()) {
+    runtime_ready->set_reason("StateStoreWriteFailed");
+    runtime_ready->set_message(std::string(store.message()));
+  }
   auto* network_ready = response->mutable_status()->add_conditions();
   network_ready->set_type("NetworkReady");
   absl::Status network = health_->NetworkReadiness();
@@ -114,8 +158,8 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*,
   handler->set_name("");
   if (request->verbose()) {
     absl::MutexLock lock(&config_mu_);
-    (*response->mutable_info())["config"] =
-        absl::StrCat("{\"cgroupDriver\":\"cgroupfs\",\"podCIDR\":\"", pod_cidr_, "\"}");
+    nlohmann::json config = {{"cgroupDriver", "cgroupfs"}, {"podCIDR", pod_cidr_}};
+    (*response->mutable_info())["config"] = config.dump();
   }
   return grpc::Status::OK;
 }
@@ -182,13 +226,13 @@ grpc::Status RuntimeServiceImpl::RunPodSandbox(grpc::ServerContext* context,
     }
   }
 
-  auto [record, done] = store_->AwaitSandbox(id, Deadline(context), [&](const SandboxRecord& r) {
+  auto [record, done] = Await(context, id, [&](const SandboxRecord& r) {
     if (!r.desired || r.desired->stage() != records::SANDBOX_STAGE_READY) return true;
     if (r.actual && r.actual->phase() == records::SANDBOX_PHASE_NOTREADY) return true;
     if (Converged(r, generation) && r.actual->phase() == records::SANDBOX_PHASE_READY) return true;
     return !AttemptError(r, generation).ok();
   });
-  if (!done) return ToGrpcStatus(NotConverged(record, "ready"));
+  if (!done) return ToGrpcStatus(Unfinished(record, "ready"));
   if (CriState(record) == runtime::v1::SANDBOX_READY) {
     response->set_pod_sandbox_id(id);
     return grpc::Status::OK;
@@ -227,10 +271,10 @@ grpc::Status RuntimeServiceImpl::StopPodSandbox(grpc::ServerContext* context,
     }
     generation = desired.generation();
   }
-  auto [record, done] = store_->AwaitSandbox(id, Deadline(context), [&](const SandboxRecord& r) {
+  auto [record, done] = Await(context, id, [&](const SandboxRecord& r) {
     return !r.desired || Converged(r, generation) || !AttemptError(r, generation).ok();
   });
-  if (!done) return ToGrpcStatus(NotConverged(record, "stopped"));
+  if (!done) return ToGrpcStatus(Unfinished(record, "stopped"));
   if (record.desired && !Converged(record, generation)) {
     return ToGrpcStatus(AttemptError(record, generation));
   }
@@ -265,9 +309,9 @@ grpc::Status RuntimeServiceImpl::RemovePodSandbox(
       Log()->info("remove sandbox id={}", id);
     }
   }
-  auto [record, done] = store_->AwaitSandbox(
-      id, Deadline(context), [](const SandboxRecord& r) { return !r.actual.has_value(); });
-  if (!done) return ToGrpcStatus(NotConverged(record, "removed"));
+  auto [record, done] =
+      Await(context, id, [](const SandboxRecord& r) { return !r.actual.has_value(); });
+  if (!done) return ToGrpcStatus(Unfinished(record, "removed"));
   // Teardown is complete: the tombstone has served its purpose.
   absl::MutexLock lock(&LockFor(id));
   return ToGrpcStatus(store_->DeleteSandboxDesired(id));
@@ -285,8 +329,9 @@ grpc::Status RuntimeServiceImpl::PodSandboxStatus(
         absl::StrCat("pod_sandbox_id: sandbox \"", request->pod_sandbox_id(), "\" not found")));
   }
   const SandboxRecord& record = **resolved;
+  // `timestamp` stays 0: with evented PLEG, kubelet takes a non-zero one to
+  // mean containers_statuses is filled in, which comes with containers.
   *response->mutable_status() = ToPodSandboxStatus(record);
-  response->set_timestamp(absl::ToUnixNanos(absl::Now()));
   if (request->verbose()) {
     for (auto& [key, value] : VerboseInfo(record)) (*response->mutable_info())[key] = value;
   }

@@ -119,6 +119,12 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
   // Resolves an exact id or a unique prefix of one (crictl passes prefixes).
   absl::StatusOr<std::optional<SandboxRecord>> Resolve(const std::string& id) const;
   absl::Time Deadline(const grpc::ServerContext* context) const;
+  // Waits for `done` until the call's deadline, the client's cancellation or
+  // daemon shutdown.
+  std::pair<SandboxRecord, bool> Await(const grpc::ServerContext* context, const std::string& id,
+                                       const std::function<bool(const SandboxRecord&)>& done) const;
+  // The error for a wait that ended before `goal` was reached.
+  absl::Status Unfinished(const SandboxRecord& record, absl::string_view goal) const;
   // Serializes read-modify-write of one sandbox's desired record, so that
   // generations and the monotone stage never go backwards.
   absl::Mutex& LockFor(const std::string& key);

@@ -61,7 +61,7 @@ class RuntimeServiceTest : public ::testing::Test {
     actual.set_phase(phase);
     actual.set_observed_generation(record->desired->generation());
     actual.set_attempted_generation(record->desired->generation());
-    ASSERT_TRUE(store_->PutSandboxActual(actual).ok());
+    ASSERT_TRUE(store_->PutSandboxActual(actual, ActualWriter::Durability::kBuffered).ok());
   }
 
   TempTestDir dir_;
@@ -112,7 +112,7 @@ TEST_F(RuntimeServiceTest, RunReportsTheReconcilersError) {
   actual.set_attempted_generation(1);
   actual.set_last_error("step 3/4 create-cgroup: mkdir `/sys/fs/cgroup/x`: Permission denied");
   actual.set_last_error_code(static_cast<int>(absl::StatusCode::kPermissionDenied));
-  ASSERT_TRUE(store_->PutSandboxActual(actual).ok());
+  ASSERT_TRUE(store_->PutSandboxActual(actual, ActualWriter::Durability::kBuffered).ok());
   grpc::Status status = Run(RunRequest(), &id);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(status.error_message().find("sandbox sandbox1: step 3/4 create-cgroup"), std::string::npos)

@@ -45,8 +45,10 @@ runtime::v1::PodSandboxStatus ToPodSandboxStatus(const SandboxRecord& record) {
     *out.mutable_linux()->mutable_namespaces()->mutable_options() =
         record.desired->config().linux().security_context().namespace_options();
   }
+  // Always present: kubelet recreates a pod-network sandbox whose status
+  // has a network with an empty IP, and only then.
+  auto* network = out.mutable_network();
   if (record.actual && record.actual->ips_size() > 0) {
-    auto* network = out.mutable_network();
     network->set_ip(record.actual->ips(0));
     for (int i = 1; i < record.actual->ips_size(); ++i) {
       network->add_additional_ips()->set_ip(record.actual->ips(i));

@@ -1,8 +1,13 @@
 #include "api/validation.h"
 
+#include <set>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "executors/cgroup/cgroup.h"
+#include "executors/namespace/namespace.h"
 
 namespace converge {
 namespace {
@@ -49,6 +54,32 @@ absl::Status ValidateHostname(absl::string_view hostname) {
               c == '-' || c == '.';
     if (!ok) {
       return Invalid("config.hostname", absl::StrCat("\"", hostname, "\" is not a valid hostname"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Only sysctls isolated by a namespace the pod owns: writing one into a host
+// namespace would change the node.
+absl::Status ValidateSysctls(const google::protobuf::Map<std::string, std::string>& sysctls,
+                             const runtime::v1::NamespaceOption& options) {
+  std::set<std::string> seen;
+  for (const auto& [name, value] : sysctls) {
+    const std::string field = absl::StrCat("config.linux.sysctls[\"", name, "\"]");
+    absl::StatusOr<SysctlName> parsed = ParseSysctlName(name);
+    if (!parsed.ok()) return Invalid(field, parsed.status().message());
+    if (!seen.insert(parsed->name).second) {
+      return Invalid(field, absl::StrCat("the same sysctl as another key (", parsed->name, ")"));
+    }
+    const bool host_namespace = parsed->kind == NamespaceKind::kNet
+                                    ? options.network() == runtime::v1::NODE
+                                    : options.ipc() == runtime::v1::NODE;
+    if (host_namespace) {
+      return Invalid(field, "the pod shares this namespace with the host");
+    }
+    if (value.empty() || value.size() > kMaxSysctlValueLength ||
+        value.find_first_of(std::string("\n\0", 2)) != std::string::npos) {
+      return Invalid(field, "the value must be one non-empty line of at most 4096 bytes");
     }
   }
   return absl::OkStatus();
@@ -104,6 +135,21 @@ absl::Status ValidateRunPodSandbox(const runtime::v1::RunPodSandboxRequest& requ
   if (!linux.cgroup_parent().empty()) {
     absl::Status path = ValidateCleanAbsolutePath("config.linux.cgroup_parent",
                                                   linux.cgroup_parent());
+    // The driver's own rules too (lengths, characters), checked on the
+    // longest path converge derives from the parent, and no "cgroup.*"
+    // component (the kernel's interface files): refused now rather than
+    // retried forever later.
+    if (path.ok()) {
+      absl::Status usable = ValidateCgroupPath(
+          absl::StrCat(linux.cgroup_parent(), "/converge-", std::string(64, '0')));
+      if (usable.ok() && absl::StrContains(linux.cgroup_parent(), "/cgroup.")) {
+        usable = absl::InvalidArgumentError("names a cgroup control file");
+      }
+      if (!usable.ok()) {
+        path = absl::InvalidArgumentError(
+            absl::StrCat("config.linux.cgroup_parent: ", usable.message()));
+      }
+    }
     if (!path.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path.message(), " (converge uses the cgroupfs driver)"));
@@ -118,7 +164,7 @@ absl::Status ValidateRunPodSandbox(const runtime::v1::RunPodSandboxRequest& requ
   CONVERGE_RETURN_IF_ERROR(
       ValidateMode(absl::StrCat(kPrefix, "pid"), options.pid(),
                    {runtime::v1::POD, runtime::v1::CONTAINER, runtime::v1::NODE}));
-  return absl::OkStatus();
+  return ValidateSysctls(linux.sysctls(), options);
 }
 
 }  // namespace converge

@@ -59,6 +59,31 @@ TEST(ValidateRunPodSandbox, Table) {
       {"traversing cgroup parent",
        [](auto& r) { r.mutable_config()->mutable_linux()->set_cgroup_parent("/kubepods/../x"); },
        "config.linux.cgroup_parent"},
+      {"cgroup parent through a control file",
+       [](auto& r) { r.mutable_config()->mutable_linux()->set_cgroup_parent("/kubepods/cgroup.procs"); },
+       "config.linux.cgroup_parent"},
+      {"namespaced sysctls", [](auto& r) {
+         (*r.mutable_config()->mutable_linux()->mutable_sysctls())["net.ipv4.ip_unprivileged_port_start"] = "0";
+         (*r.mutable_config()->mutable_linux()->mutable_sysctls())["kernel.shm_rmid_forced"] = "1";
+       }, ""},
+      {"node-wide sysctl",
+       [](auto& r) { (*r.mutable_config()->mutable_linux()->mutable_sysctls())["vm.swappiness"] = "1"; },
+       "config.linux.sysctls[\"vm.swappiness\"]"},
+      {"net sysctl on the host network",
+       [&](auto& r) {
+         ns(r)->set_network(runtime::v1::NODE);
+         (*r.mutable_config()->mutable_linux()->mutable_sysctls())["net.ipv4.ip_forward"] = "1";
+       },
+       "shares this namespace with the host"},
+      {"one sysctl in both forms",
+       [](auto& r) {
+         (*r.mutable_config()->mutable_linux()->mutable_sysctls())["net.ipv4.ip_forward"] = "1";
+         (*r.mutable_config()->mutable_linux()->mutable_sysctls())["net/ipv4/ip_forward"] = "1";
+       },
+       "the same sysctl as another key"},
+      {"sysctl value with a newline",
+       [](auto& r) { (*r.mutable_config()->mutable_linux()->mutable_sysctls())["kernel.sem"] = "1\n2"; },
+       "one non-empty line"},
       {"container network mode", [&](auto& r) { ns(r)->set_network(runtime::v1::CONTAINER); },
        "namespace_options.network: namespace mode CONTAINER is not supported"},
       {"unknown ipc mode",

@@ -26,6 +26,7 @@ _LIBS = {
     "gtest_main": ["gmock", "gtest_main"],
     "gtest": ["gmock", "gtest"],
     "benchmark": ["benchmark"],
+    "json": ["nlohmann_json"],
 }
 
 def _pkg_config(ctx, flag, modules):

@@ -142,11 +142,16 @@ TEST(FakeClockTest, SleepForEndsWhenTimeAdvances) {
 // (SleepUntil's are on its stack; ASan/TSan builds would catch misuse).
 TEST(FakeClockTest, AdvanceRacingWithWaitersNeitherLosesNorOutlivesThem) {
   FakeClock clock;
-  for (int i = 0; i < 500; ++i) {
+  for (int i = 0; i < 1000; ++i) {
     // The deadline is fixed before the thread starts: SleepFor() would read
     // Now() after a fast Advance() and wait a full second more.
     const absl::Time deadline = clock.Now() + absl::Seconds(1);
     std::thread sleeper([&] { clock.SleepUntil(deadline); });
+    // Odd rounds advance the moment the sleeper has registered, when it is
+    // most likely not yet asleep on its condvar; even ones right away.
+    if (i % 2 == 1) {
+      while (clock.NumWaiters() == 0) std::this_thread::yield();
+    }
     clock.Advance(absl::Seconds(1));
     sleeper.join();
   }

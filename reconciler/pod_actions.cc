@@ -1,5 +1,7 @@
 #include "reconciler/pod_actions.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -40,12 +42,18 @@ void AppendSetup(const SandboxActual* actual, const ObservedSandbox& observed,
   for (const std::string& kind : layout.namespaces) {
     if (!observed.mounted_pins.contains(kind)) missing.push_back(kind);
   }
+  const bool net_missing = std::find(missing.begin(), missing.end(), "net") != missing.end();
+  const bool attached = actual != nullptr && actual->network_attached();
+  const bool network_ready = actual != nullptr && actual->network_ready() && !net_missing;
+  // A half-done setup, or one whose netns vanished, is undone before it is
+  // redone, so that nothing it allocated (an IP) is orphaned.
+  if (attached && !network_ready) {
+    plan->steps.push_back({PodAction::Kind::kTeardownNetwork, {}, ""});
+  }
   if (!missing.empty()) {
     plan->steps.push_back({PodAction::Kind::kCreateNamespaces, missing, ""});
   }
-  // Fresh namespaces need their network set up again.
-  bool attached = actual != nullptr && actual->network_attached();
-  if (layout.needs_network && (!attached || !missing.empty())) {
+  if (layout.needs_network && !network_ready) {
     plan->steps.push_back({PodAction::Kind::kSetupNetwork, {}, ""});
   }
   if (!observed.cgroup_exists) {

@@ -32,6 +32,7 @@ SandboxActual ReadyActual() {
   }
   actual.set_cgroup_path("/kubepods/pod1/converge-abc");
   actual.set_network_attached(true);
+  actual.set_network_ready(true);
   actual.set_observed_generation(1);
   return actual;
 }
@@ -88,16 +89,29 @@ TEST(ComputePodActions, Table) {
        [](auto& d, auto& a, auto& o) {
          a->set_phase(records::SANDBOX_PHASE_CREATING);
          a->set_network_attached(false);
+         a->set_network_ready(false);
          o.mounted_pins = {"net", "uts", "ipc"};
          o.cgroup_exists = false;
        },
        {kSetupNetwork, kCreateCgroup, kMarkReady}},
-      {"a pin lost during setup is recreated with its network",
+      {"network setup interrupted: undone, then redone",
+       [](auto& d, auto& a, auto& o) {
+         a->set_phase(records::SANDBOX_PHASE_CREATING);
+         a->set_network_ready(false);
+       },
+       {kTeardownNetwork, kSetupNetwork, kMarkReady}},
+      {"a pin lost during setup is recreated; its network is undone and redone",
        [](auto& d, auto& a, auto& o) {
          a->set_phase(records::SANDBOX_PHASE_CREATING);
          o.mounted_pins = {"uts", "ipc"};
        },
-       {{Kind::kCreateNamespaces, {"net"}, ""}, kSetupNetwork, kMarkReady}},
+       {kTeardownNetwork, {Kind::kCreateNamespaces, {"net"}, ""}, kSetupNetwork, kMarkReady}},
+      {"a lost ipc pin during setup leaves the network alone",
+       [](auto& d, auto& a, auto& o) {
+         a->set_phase(records::SANDBOX_PHASE_CREATING);
+         o.mounted_pins = {"net", "uts"};
+       },
+       {{Kind::kCreateNamespaces, {"ipc"}, ""}, kMarkReady}},
       {"ready and intact: nothing to do", [](auto& d, auto& a, auto& o) {}, {}},
       {"ready with its cgroup removed behind our back: recreate it",
        [](auto& d, auto& a, auto& o) { o.cgroup_exists = false; },

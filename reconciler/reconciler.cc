@@ -40,12 +40,15 @@ Reconciler::Reconciler(ActualWriter* store, Executors executors, ReconcilerOptio
       queue_(std::move(queue)) {
   // Desired writes wake the pod's key; the reconciler's own actual writes
   // must not, or every pass would schedule the next.
-  store_->AddListener([this](const std::string& id, StateReader::Family family) {
+  listener_ = store_->AddListener([this](const std::string& id, StateReader::Family family) {
     if (family == StateReader::Family::kDesired) queue_->Add(id);
   });
 }
 
-Reconciler::~Reconciler() { Stop(); }
+Reconciler::~Reconciler() {
+  Stop();
+  store_->RemoveListener(listener_);
+}
 
 std::string Reconciler::PinRoot() const { return absl::StrCat(options_.state_dir, "/ns"); }
 
@@ -72,15 +75,16 @@ void Reconciler::Stop() {
     stopping_ = true;
     stop_cv_.SignalAll();
   }
-  if (threads_.empty()) {  // Never started: nobody would drain the queue.
-    queue_->ShutDown();
-    return;
-  }
-  // In-flight passes finish: a half-applied step is safe anyway, but a clean
-  // stop should not leave work for the next start.
-  queue_->ShutDownWithDrain();
+  // Workers finish the pass they are in and take no more: every pass is safe
+  // to interrupt between steps, and the next start picks up the rest.
+  queue_->ShutDown();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+}
+
+bool Reconciler::Stopping() {
+  absl::MutexLock lock(&stop_mu_);
+  return stopping_;
 }
 
 void Reconciler::Worker() {
@@ -99,6 +103,7 @@ void Reconciler::Worker() {
                             absl::FormatDuration(retry), status.ToString());
     }
     queue_->Done(*id);
+    if (Stopping()) return;
   }
 }
 
@@ -116,7 +121,15 @@ void Reconciler::ResyncLoop() {
 }
 
 void Reconciler::EnqueueAll() {
-  for (const SandboxRecord& record : store_->ListSandboxes()) queue_->Add(record.id);
+  const int64_t now = absl::ToUnixNanos(clock_->Now());
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    // A failing sandbox waits out its backoff; resync must not cut it short.
+    if (record.actual && !record.actual->last_error().empty() &&
+        record.actual->next_retry_unix_nanos() > now) {
+      continue;
+    }
+    queue_->Add(record.id);
+  }
 }
 
 void Reconciler::RefreshNetworkReadiness() {
@@ -139,6 +152,8 @@ absl::Status Reconciler::CollectOrphanPins() {
     if (!record.actual) continue;
     for (const auto& pin : record.actual->pins()) known.insert(pin.path());
   }
+  // Pins of a quarantined record belong to a sandbox this binary cannot read.
+  const std::vector<std::string> quarantined = store_->QuarantinedIds();
   const std::string root = PinRoot();
   DIR* dir = opendir(root.c_str());
   if (dir == nullptr) return ErrnoError(errno, "opendir `", root, "`");
@@ -147,7 +162,11 @@ absl::Status Reconciler::CollectOrphanPins() {
     std::string name = entry->d_name;
     if (name == "." || name == "..") continue;
     std::string path = absl::StrCat(root, "/", name);
-    if (!known.contains(path)) orphans.push_back(path);
+    bool untouchable = false;
+    for (const std::string& id : quarantined) {
+      untouchable = untouchable || absl::StartsWith(name, id + "-");
+    }
+    if (!known.contains(path) && !untouchable) orphans.push_back(path);
   }
   closedir(dir);
   for (const std::string& path : orphans) {

@@ -82,6 +82,7 @@ class Reconciler final : public HealthReporter {
              std::unique_ptr<WorkQueue> queue);
 
   void Worker();
+  bool Stopping();
   void ResyncLoop();
   void EnqueueAll();
   void RefreshNetworkReadiness();
@@ -94,7 +95,8 @@ class Reconciler final : public HealthReporter {
                      const SandboxLayout& layout, records::SandboxActual* actual);
   absl::Status ApplyStep(const PodAction& step, const SandboxRecord& record,
                          const SandboxLayout& layout, records::SandboxActual* actual);
-  absl::Status Persist(records::SandboxActual* actual);
+  absl::Status Persist(records::SandboxActual* actual,
+                       ActualWriter::Durability durability = ActualWriter::Durability::kBuffered);
   // Records the outcome of a pass (observed/attempted generation, last error).
   absl::Status RecordOutcome(const SandboxRecord& record, records::SandboxActual actual,
                              const absl::Status& result);
@@ -107,6 +109,7 @@ class Reconciler final : public HealthReporter {
   Clock* const clock_;
   const std::unique_ptr<WorkQueue> queue_;
 
+  StateReader::ListenerId listener_;
   std::vector<std::thread> threads_;
   absl::Mutex stop_mu_;
   absl::CondVar stop_cv_;

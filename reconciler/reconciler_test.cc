@@ -258,6 +258,80 @@ TEST_F(ReconcilerTest, ResyncNoticesDriftAndFailuresBackOff) {
   reconciler_->Stop();
 }
 
+TEST_F(ReconcilerTest, RecordedCgroupWinsOverANewDefaultParent) {
+  records::SandboxDesired desired = PutDesired(records::SANDBOX_STAGE_READY, 1);
+  desired.mutable_config()->mutable_linux()->clear_cgroup_parent();
+  ASSERT_TRUE(store_->PutSandboxDesired(desired).ok());
+  ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
+  EXPECT_EQ(Actual().cgroup_path(), "/converge/converge-pod1");
+
+  // Restarted with another --default_cgroup_parent: nothing is recreated,
+  // and teardown removes the cgroup that was really made.
+  ReconcilerOptions options;
+  options.state_dir = state_;
+  options.boot_id = kBoot;
+  options.default_cgroup_parent = "/elsewhere";
+  reconciler_.reset();
+  reconciler_ = *Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_},
+                                    options, &clock_);
+  ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
+  EXPECT_EQ(Actual().cgroup_path(), "/converge/converge-pod1");
+  EXPECT_FALSE(*cgroups_.Exists("/elsewhere/converge-pod1"));
+  PutDesired(records::SANDBOX_STAGE_NOTREADY, 2);
+  ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
+  EXPECT_FALSE(*cgroups_.Exists("/converge/converge-pod1"));
+}
+
+TEST_F(ReconcilerTest, NetworkSetupFailureIsUndoneBeforeRetry) {
+  PutDesired(records::SANDBOX_STAGE_READY, 1);
+  network_.InjectError(FakeNetworkExecutor::Op::kSetup, absl::InternalError("ADD failed"));
+  EXPECT_FALSE(reconciler_->ReconcileSandbox("pod1").ok());
+  EXPECT_TRUE(Actual().network_attached()) << "teardown is owed";
+  EXPECT_FALSE(Actual().network_ready());
+  network_.ClearCallLog();
+  ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
+  std::vector<std::string> calls = network_.CallLog();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0].rfind("Teardown(pod1", 0), 0u) << calls[0];
+  EXPECT_EQ(calls[1].rfind("Setup(pod1", 0), 0u) << calls[1];
+  EXPECT_TRUE(Actual().network_ready());
+  EXPECT_EQ(Actual().phase(), records::SANDBOX_PHASE_READY);
+}
+
+TEST_F(ReconcilerTest, ResyncDoesNotCutBackoffShort) {
+  std::filesystem::create_directories(state_ + "/ns");
+  ReconcilerOptions options;
+  options.state_dir = state_;
+  options.boot_id = kBoot;
+  options.resync_period = absl::Milliseconds(50);
+  options.queue.base_delay = absl::Minutes(1);
+  options.queue.max_delay = absl::Minutes(1);
+  reconciler_.reset();
+  reconciler_ = *Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_},
+                                    options, &clock_);
+  cgroups_.InjectError(FakeCgroupDriver::Op::kCreate, absl::UnavailableError("busy"));
+  ASSERT_OK(reconciler_->Start());
+  PutDesired(records::SANDBOX_STAGE_READY, 1);
+  ASSERT_TRUE(store_->AwaitSandbox("pod1", absl::Now() + absl::Seconds(30),
+                                   [](const SandboxRecord& r) {
+                                     return r.actual && r.actual->next_retry_unix_nanos() != 0;
+                                   })
+                  .second);
+  for (int i = 0; i < 10; ++i) clock_.Advance(absl::Milliseconds(50));  // ten resyncs
+  absl::SleepFor(absl::Milliseconds(100));  // let a wrongly woken worker run
+  EXPECT_EQ(Actual().retries(), 1u);
+  EXPECT_EQ(Actual().phase(), records::SANDBOX_PHASE_CREATING);
+
+  clock_.Advance(absl::Minutes(1));  // the backoff is over
+  EXPECT_TRUE(store_->AwaitSandbox("pod1", absl::Now() + absl::Seconds(30),
+                                   [](const SandboxRecord& r) {
+                                     return r.actual &&
+                                            r.actual->phase() == records::SANDBOX_PHASE_READY;
+                                   })
+                  .second);
+  reconciler_->Stop();
+}
+
 TEST_F(ReconcilerTest, NetworkReadinessComesFromTheExecutor) {
   std::filesystem::create_directories(state_ + "/ns");
   network_.SetReady(absl::FailedPreconditionError("CNI is not configured"));

@@ -36,6 +36,24 @@ std::string PinPathOf(const SandboxActual& actual, const std::string& kind) {
   return "";
 }
 
+// The hostname and the sysctls that belong to the namespaces in `pins`; the
+// others were set when the surviving namespaces were made. Handlers accepted
+// only sysctls that parse.
+NamespaceSetup SetupFor(const records::SandboxDesired& desired, const std::vector<PinSpec>& pins) {
+  NamespaceSetup setup;
+  for (const PinSpec& pin : pins) {
+    if (pin.kind == NamespaceKind::kUts) setup.hostname = desired.config().hostname();
+  }
+  for (const auto& [name, value] : desired.config().linux().sysctls()) {
+    absl::StatusOr<SysctlName> parsed = ParseSysctlName(name);
+    if (!parsed.ok()) continue;
+    for (const PinSpec& pin : pins) {
+      if (pin.kind == parsed->kind) setup.sysctls[name] = value;
+    }
+  }
+  return setup;
+}
+
 NetworkRequest NetworkRequestFor(const SandboxRecord& record, const SandboxActual& actual) {
   NetworkRequest request;
   request.sandbox_id = record.id;
@@ -81,6 +99,11 @@ absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   if (!record) return absl::OkStatus();
   SandboxLayout layout;
   if (record->desired) layout = LayoutFor(*record->desired, options_.default_cgroup_parent);
+  // A recorded handle wins over a recomputed one: the daemon's default parent
+  // may have changed since, and the recorded cgroup is the one to undo.
+  if (record->actual && !record->actual->cgroup_path().empty()) {
+    layout.cgroup_path = record->actual->cgroup_path();
+  }
 
   SandboxActual actual;
   if (record->actual) {
@@ -135,22 +158,21 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       actual->set_boot_id(options_.boot_id);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
       CrashPoint("persisted:create-namespaces");
-      const bool with_uts =
-          std::find(step.kinds.begin(), step.kinds.end(), "uts") != step.kinds.end();
-      return executors_.namespaces->Create(
-          pins, with_uts ? record.desired->config().hostname() : "");
+      return executors_.namespaces->Create(pins, SetupFor(*record.desired, pins));
     }
     case PodAction::Kind::kSetupNetwork: {
-      // Marked first: teardown must run even if setup dies half way.
+      // Marked first, and durably: teardown is owed even if setup dies half
+      // way, and IPAM allocations outlive a reboot.
       actual->set_network_attached(true);
-      CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      CONVERGE_RETURN_IF_ERROR(Persist(actual, ActualWriter::Durability::kSynced));
       CrashPoint("persisted:setup-network");
       CONVERGE_ASSIGN_OR_RETURN(NetworkResult result,
                                 executors_.network->Setup(NetworkRequestFor(record, *actual)));
       actual->set_network_result(result.result_json);
       actual->clear_ips();
       for (const std::string& ip : result.ips) actual->add_ips(ip);
-      return Persist(actual);
+      actual->set_network_ready(true);
+      return Persist(actual, ActualWriter::Durability::kSynced);
     }
     case PodAction::Kind::kCreateCgroup:
       actual->set_cgroup_path(layout.cgroup_path);
@@ -174,9 +196,10 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       CONVERGE_RETURN_IF_ERROR(
           executors_.network->Teardown(NetworkRequestFor(record, *actual), cached));
       actual->set_network_attached(false);
+      actual->set_network_ready(false);
       actual->clear_network_result();
       actual->clear_ips();
-      return Persist(actual);
+      return Persist(actual, ActualWriter::Durability::kSynced);
     }
     case PodAction::Kind::kRemoveNamespaces:
       // Network teardown comes first in the plan: CNI DEL needs the netns.
@@ -197,9 +220,9 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
   return absl::InternalError("unhandled pod action");
 }
 
-absl::Status Reconciler::Persist(SandboxActual* actual) {
+absl::Status Reconciler::Persist(SandboxActual* actual, ActualWriter::Durability durability) {
   actual->set_updated_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
-  return store_->PutSandboxActual(*actual);
+  return store_->PutSandboxActual(*actual, durability);
 }
 
 absl::Status Reconciler::RecordOutcome(const SandboxRecord& record, SandboxActual actual,

@@ -20,9 +20,9 @@
 //   ...
 //   while (std::optional<std::string> id = queue.Get()) {
 //     absl::Status status = Reconcile(*id);
-//     if (status.ok()) {
-//       queue.Forget(*id);             // success: reset its backoff
-//     } else if (!IsTerminal(status)) {
+//     if (status.ok() || IsTerminal(status)) {
+//       queue.Forget(*id);             // reset (and free) its backoff
+//     } else {
 //       queue.AddRateLimited(*id);     // retry later, backing off
 //     }
 //     queue.Done(*id);                 // always, or the key is stuck
@@ -115,8 +115,8 @@ class WorkQueue {
   void Done(const std::string& key);
 
   // Adds `key` once the clock reaches Now() + delay; a delay <= 0 is an
-  // immediate Add(). If `key` already waits for an earlier time, that one
-  // stands; a later one is replaced. Ignored after ShutDown().
+  // immediate Add(). If `key` is already delayed, the earlier of the two
+  // times wins. Ignored after ShutDown().
   void AddAfter(const std::string& key, absl::Duration delay);
 
   // AddAfter(key, d) where d is the larger of the key's exponential backoff
@@ -125,8 +125,9 @@ class WorkQueue {
   // nothing is counted and InfiniteDuration() is returned.
   absl::Duration AddRateLimited(const std::string& key);
 
-  // Resets `key`'s backoff, typically after it reconciled successfully. Does
-  // not cancel a pending AddAfter() and refunds no bucket tokens.
+  // Resets `key`'s backoff and frees its bookkeeping: call it when the key
+  // succeeds or is given up on, or the per-key count lives on. Does not
+  // cancel a pending AddAfter() and refunds no bucket tokens.
   void Forget(const std::string& key);
 
   // AddRateLimited() calls for `key` since its last Forget().

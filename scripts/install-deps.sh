@@ -8,9 +8,10 @@ packages=(
   bazel-bootstrap g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   librocksdb-dev libabsl-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  # run and test: nsenter/mount (util-linux, mount), ip (iproute2)
-  util-linux mount iproute2 procps
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  # run and test: nsenter/mount (util-linux, mount), ip (iproute2), CNI
+  # plugins and the iptables they drive, busybox for test workloads
+  util-linux mount iproute2 procps containernetworking-plugins iptables busybox-static
 )
 
 missing=()

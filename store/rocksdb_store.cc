@@ -1,13 +1,16 @@
 // RocksDB implementation of Store. Records are decoded once at open into the
 // in-memory index; afterwards every read is served from the index and every
 // write goes to RocksDB first, then to the index.
+#include <algorithm>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -18,6 +21,9 @@
 
 namespace converge {
 namespace {
+
+// How often a waiting handler checks whether its client went away.
+constexpr absl::Duration kCancelPoll = absl::Milliseconds(500);
 
 class RocksDbStore final : public Store {
  public:
@@ -36,7 +42,7 @@ class RocksDbStore final : public Store {
         db_.get(), families_.Get(schema::kDesiredFamily), schema::kSandboxPrefix,
         [&](absl::string_view key, absl::string_view value) -> absl::Status {
           records::SandboxDesired desired;
-          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &desired));
+          if (!Admit(key, schema::Decode(key, value, &desired))) return absl::OkStatus();
           SandboxRecord& record = index_[desired.id()];
           record.id = desired.id();
           record.desired = std::move(desired);
@@ -46,12 +52,14 @@ class RocksDbStore final : public Store {
         db_.get(), families_.Get(schema::kActualFamily), schema::kSandboxPrefix,
         [&](absl::string_view key, absl::string_view value) -> absl::Status {
           records::SandboxActual actual;
-          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &actual));
+          if (!Admit(key, schema::Decode(key, value, &actual))) return absl::OkStatus();
           SandboxRecord& record = index_[actual.id()];
           record.id = actual.id();
           record.actual = std::move(actual);
           return absl::OkStatus();
         }));
+    // A sandbox with either side quarantined is left alone entirely.
+    for (const std::string& id : quarantined_) index_.erase(id);
     for (const auto& [id, record] : index_) {
       if (record.desired && IsLive(*record.desired)) {
         names_[SandboxNameKey(record.desired->config().metadata())] = id;
@@ -85,22 +93,49 @@ class RocksDbStore final : public Store {
 
   std::pair<SandboxRecord, bool> AwaitSandbox(
       const std::string& id, absl::Time deadline,
-      const std::function<bool(const SandboxRecord&)>& done) const override {
+      const std::function<bool(const SandboxRecord&)>& done,
+      const std::function<bool()>& cancelled) const override {
     absl::MutexLock lock(&mu_);
     while (true) {
       SandboxRecord record = LookupLocked(id);
       if (done(record)) return {std::move(record), true};
-      if (changed_.WaitWithDeadline(&mu_, deadline)) {
-        record = LookupLocked(id);
-        bool ok = done(record);
-        return {std::move(record), ok};
+      if (waits_cancelled_ || (cancelled && cancelled()) || absl::Now() >= deadline) {
+        return {std::move(record), false};
       }
+      changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + kCancelPoll));
     }
   }
 
-  void AddListener(Listener listener) override {
+  void CancelWaits() override {
+    absl::MutexLock lock(&mu_);
+    waits_cancelled_ = true;
+    changed_.SignalAll();
+  }
+
+  bool WaitsCancelled() const override {
+    absl::MutexLock lock(&mu_);
+    return waits_cancelled_;
+  }
+
+  ListenerId AddListener(Listener listener) override {
     absl::MutexLock lock(&listeners_mu_);
-    listeners_.push_back(std::move(listener));
+    listeners_[next_listener_] = std::move(listener);
+    return next_listener_++;
+  }
+
+  void RemoveListener(ListenerId id) override {
+    absl::MutexLock lock(&listeners_mu_);
+    listeners_.erase(id);
+  }
+
+  absl::Status WriteHealth() const override {
+    absl::MutexLock lock(&mu_);
+    return write_health_;
+  }
+
+  std::vector<std::string> QuarantinedIds() const override {
+    absl::MutexLock lock(&mu_);
+    return std::vector<std::string>(quarantined_.begin(), quarantined_.end());
   }
 
   absl::Status PutSandboxDesired(const records::SandboxDesired& desired) override {
@@ -160,14 +195,12 @@ class RocksDbStore final : public Store {
     return absl::OkStatus();
   }
 
-  // Not synced: a WAL write survives the process being killed, which is the
-  // crash the handles guard against; after a power loss the boot id changes
-  // and every handle is known stale anyway.
-  absl::Status PutSandboxActual(const records::SandboxActual& actual) override {
+  absl::Status PutSandboxActual(const records::SandboxActual& actual,
+                                Durability durability) override {
     rocksdb::WriteBatch batch;
     batch.Put(families_.Get(schema::kActualFamily), schema::SandboxKey(actual.id()),
               actual.SerializeAsString());
-    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/false, actual.id()));
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, durability == Durability::kSynced, actual.id()));
     {
       absl::MutexLock lock(&mu_);
       SandboxRecord& record = index_[actual.id()];
@@ -244,15 +277,28 @@ class RocksDbStore final : public Store {
     rocksdb::WriteOptions options;
     options.sync = sync;
     rocksdb::Status s = db_->Write(options, batch);
-    if (!s.ok()) return RocksDbError(s, absl::StrCat("write `", what, "`"));
-    return absl::OkStatus();
+    absl::Status status =
+        s.ok() ? absl::OkStatus() : RocksDbError(s, absl::StrCat("write `", what, "`"));
+    absl::MutexLock lock(&mu_);
+    write_health_ = status;
+    return status;
+  }
+
+  // False (and the record set aside, logged once) if `decoded` failed.
+  bool Admit(absl::string_view key, const absl::Status& decoded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (decoded.ok()) return true;
+    std::string id(key.substr(std::string(schema::kSandboxPrefix).size()));
+    quarantined_.insert(id);
+    NamedLogger("store")->error("record quarantined id={} error={}", id, decoded.ToString());
+    return false;
   }
 
   void Notify(const std::string& id, Family family) {
     std::vector<Listener> listeners;
     {
       absl::MutexLock lock(&listeners_mu_);
-      listeners = listeners_;
+      for (const auto& [listener_id, listener] : listeners_) listeners.push_back(listener);
     }
     for (const auto& listener : listeners) listener(id, family);
   }
@@ -264,9 +310,13 @@ class RocksDbStore final : public Store {
   mutable absl::CondVar changed_;
   std::map<std::string, SandboxRecord> index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> names_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> quarantined_ ABSL_GUARDED_BY(mu_);
+  absl::Status write_health_ ABSL_GUARDED_BY(mu_);
+  bool waits_cancelled_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex listeners_mu_;
-  std::vector<Listener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::map<ListenerId, Listener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  ListenerId next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
 };
 
 }  // namespace

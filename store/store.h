@@ -55,17 +55,33 @@ class StateReader {
       const runtime::v1::PodSandboxMetadata& metadata) const = 0;
 
   // Blocks until `done` holds for the sandbox's record (evaluated after every
-  // write to it) or `deadline` passes; returns the last record seen and
-  // whether `done` held. A missing sandbox is passed as a record with neither
-  // side set.
+  // write), `deadline` passes, `cancelled` returns true (polled about twice a
+  // second: the client went away) or CancelWaits() was called. Returns the
+  // last record seen and whether `done` held. A missing sandbox is passed as
+  // a record with neither side set.
   virtual std::pair<SandboxRecord, bool> AwaitSandbox(
       const std::string& id, absl::Time deadline,
-      const std::function<bool(const SandboxRecord&)>& done) const = 0;
+      const std::function<bool(const SandboxRecord&)>& done,
+      const std::function<bool()>& cancelled = nullptr) const = 0;
+
+  // Ends every AwaitSandbox now and in the future (daemon shutdown).
+  virtual void CancelWaits() = 0;
+  virtual bool WaitsCancelled() const = 0;
 
   enum class Family { kDesired, kActual };
   // Called with the sandbox id and the family written, after each write.
   using Listener = std::function<void(const std::string& id, Family family)>;
-  virtual void AddListener(Listener listener) = 0;
+  using ListenerId = int;
+  virtual ListenerId AddListener(Listener listener) = 0;
+  virtual void RemoveListener(ListenerId id) = 0;
+
+  // OK, or the error of the last failed write if no write succeeded since:
+  // the CRI RuntimeReady condition.
+  virtual absl::Status WriteHealth() const = 0;
+
+  // Ids of records that could not be decoded (corrupt, or written by a newer
+  // schema) and were set aside at open: their objects must not be touched.
+  virtual std::vector<std::string> QuarantinedIds() const = 0;
 };
 
 // Writes to the `desired` family. Every write is synced before it returns.
@@ -80,7 +96,13 @@ class DesiredWriter : public virtual StateReader {
 // Writes to the `actual` family.
 class ActualWriter : public virtual StateReader {
  public:
-  virtual absl::Status PutSandboxActual(const records::SandboxActual& actual) = 0;
+  // kBuffered survives the process being killed (the WAL is written), which
+  // is what handles of kernel objects need: a power loss changes the boot id
+  // and makes them stale anyway. kSynced also survives a power loss, for
+  // handles of state that outlives a reboot (CNI IPAM allocations on disk).
+  enum class Durability { kBuffered, kSynced };
+  virtual absl::Status PutSandboxActual(const records::SandboxActual& actual,
+                                        Durability durability) = 0;
   virtual absl::Status DeleteSandboxActual(const std::string& id) = 0;
 };
 

@@ -1,18 +1,19 @@
 #include "cmd/converged/daemon.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "api/runtime_service.h"
+#include "api/tombstones.h"
 #include "cmd/converged/config.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -38,9 +39,16 @@ absl::Status MakeDirs(const std::string& path, mode_t mode) {
 
 absl::StatusOr<std::string> ReadBootId() {
   const char* kPath = "/proc/sys/kernel/random/boot_id";
-  std::ifstream in(kPath);
-  std::string boot_id;
-  if (!(in >> boot_id)) return ErrnoError(errno, "read `", kPath, "`");
+  int fd = open(kPath, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open `", kPath, "`");
+  char buffer[64];
+  ssize_t n = read(fd, buffer, sizeof(buffer));
+  int read_errno = errno;
+  close(fd);
+  if (n < 0) return ErrnoError(read_errno, "read `", kPath, "`");
+  std::string boot_id(buffer, static_cast<size_t>(n));
+  while (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
+  if (boot_id.empty()) return absl::DataLossError(absl::StrCat("`", kPath, "` is empty"));
   return boot_id;
 }
 
@@ -89,9 +97,10 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   CONVERGE_RETURN_IF_ERROR(MakeDirs(config.state(), 0711));
   CONVERGE_RETURN_IF_ERROR(
       MakeDirs(std::filesystem::path(config.socket()).parent_path().string(), 0711));
-  CONVERGE_RETURN_IF_ERROR(ClaimSocketPath(config.socket()));
-
+  // The database lock comes first: a second daemon on the same root stops
+  // here, before it could take over the first one's socket.
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(config.root() + "/db"));
+  CONVERGE_RETURN_IF_ERROR(ClaimSocketPath(config.socket()));
   CONVERGE_ASSIGN_OR_RETURN(std::string boot_id, ReadBootId());
   CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> last_boot, store->GetMeta("boot_id"));
   if (last_boot && *last_boot != boot_id) {
@@ -122,6 +131,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   RuntimeServiceOptions service_options;
   service_options.version = CONVERGE_VERSION;
   service_options.new_id = NewSandboxId;
+  TombstoneJanitor janitor(store.get());
   RuntimeServiceImpl runtime_service(store.get(), reconciler.get(), service_options);
   ImageServiceImpl image_service;
   grpc::ServerBuilder builder;
@@ -135,15 +145,22 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
     reconciler->Stop();
     return absl::UnavailableError(absl::StrCat("cannot listen on `", config.socket(), "`"));
   }
-  chmod(config.socket().c_str(), 0660);
+  if (chmod(config.socket().c_str(), 0660) != 0) {
+    absl::Status status = ErrnoError(errno, "chmod `", config.socket(), "`");
+    server->Shutdown();
+    reconciler->Stop();
+    return status;
+  }
   log->info("converged {} serving CRI socket={} root={} state={}", CONVERGE_VERSION,
             config.socket(), config.root(), config.state());
 
   wait_for_stop();
 
   log->info("shutting down");
-  // Calls only wait on the reconciler and their writes are already durable,
-  // so a short grace period is enough; kubelet retries what was cut off.
+  // Calls only wait on the reconciler and their writes are already durable:
+  // end the waits (they answer UNAVAILABLE), let the server drain briefly,
+  // then let the workers finish the pass they are in.
+  store->CancelWaits();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   reconciler->Stop();
   return absl::OkStatus();

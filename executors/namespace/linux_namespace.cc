@@ -112,16 +112,56 @@ absl::StatusOr<bool> CreatePinFile(const std::string& path) {
   return false;
 }
 
-// Unshares `kinds` together on a dedicated thread and returns an fd for each
-// new namespace, in order; the fds keep them alive once the thread is gone.
+// Writes `value` to the sysctl in the calling thread's namespaces.
+absl::Status WriteSysctl(const SysctlName& sysctl, const std::string& value) {
+  const std::string& path = sysctl.proc_path;
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    absl::Status open_error = ErrnoError(err, "open `", path, "`");
+    if (err == ENOENT || err == EISDIR) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sysctl `", sysctl.name, "` does not exist",
+                       err == EISDIR ? " (it is a directory)" : "", ": ",
+                       open_error.message()));
+    }
+    return Annotate(open_error, "sysctl `", sysctl.name, "`");
+  }
+  ssize_t written;
+  do {
+    written = write(fd.get(), value.data(), value.size());
+  } while (written < 0 && errno == EINTR);
+  if (written < 0) {
+    return Annotate(ErrnoError(errno, "write `", value, "` to `", path, "`"),
+                    "sysctl `", sysctl.name, "`");
+  }
+  // A sysctl takes the whole value in one write; accepting less means the
+  // kernel ignored the rest (e.g. "1 2" for a single integer).
+  if (static_cast<size_t>(written) != value.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sysctl `", sysctl.name, "`: write `", value, "` to `", path,
+        "`: the kernel took only ", written, " of ", value.size(), " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+// Unshares `kinds` together on a dedicated thread, sets them up as `setup`
+// asks and returns an fd for each new namespace, in order; the fds keep them
+// alive once the thread is gone.
 absl::StatusOr<std::vector<UniqueFd>> NewNamespaces(
-    const std::vector<PinSpec>& pins, const std::string& hostname) {
+    const std::vector<PinSpec>& pins, const NamespaceSetup& setup) {
   int flags = 0;
   std::vector<absl::string_view> names;
   for (const PinSpec& pin : pins) {
     flags |= CloneFlag(pin.kind);
     names.push_back(NamespaceKindName(pin.kind));
   }
+  std::vector<std::pair<SysctlName, const std::string*>> sysctls;
+  for (const auto& [name, value] : setup.sysctls) {
+    CONVERGE_ASSIGN_OR_RETURN(SysctlName sysctl, ParseSysctlName(name));
+    sysctls.emplace_back(std::move(sysctl), &value);
+  }
+  const std::string& hostname = setup.hostname;
   absl::Status inner;
   std::vector<UniqueFd> fds;
   CONVERGE_RETURN_IF_ERROR(RunOnDedicatedThread([&] {
@@ -133,6 +173,12 @@ absl::StatusOr<std::vector<UniqueFd>> NewNamespaces(
         sethostname(hostname.data(), hostname.size()) != 0) {
       inner = ErrnoError(errno, "sethostname `", hostname, "`");
       return;
+    }
+    // /proc/sys resolves net and ipc sysctls through the opening thread's
+    // namespaces: these land in the new ones.
+    for (const auto& [sysctl, value] : sysctls) {
+      inner = WriteSysctl(sysctl, *value);
+      if (!inner.ok()) return;
     }
     for (absl::string_view name : names) {
       std::string path = absl::StrCat("/proc/thread-self/ns/", name);
@@ -175,7 +221,7 @@ absl::Status Undo(const std::vector<PinProgress>& progress) {
 }
 
 absl::Status CreateSteps(const std::vector<PinSpec>& pins,
-                         const std::string& hostname,
+                         const NamespaceSetup& setup,
                          std::vector<PinProgress>* progress) {
   // 1. Pin files first: cheap to undo, and a bad path fails before any
   //    namespace exists.
@@ -184,9 +230,9 @@ absl::Status CreateSteps(const std::vector<PinSpec>& pins,
     CONVERGE_ASSIGN_OR_RETURN(progress->back().created,
                               CreatePinFile(pin.pin_path));
   }
-  // 2. The namespaces, all in one unshare.
+  // 2. The namespaces, all in one unshare, with hostname and sysctls.
   CONVERGE_ASSIGN_OR_RETURN(std::vector<UniqueFd> fds,
-                            NewNamespaces(pins, hostname));
+                            NewNamespaces(pins, setup));
   // 3. Pin each one.
   for (size_t i = 0; i < pins.size(); ++i) {
     std::string source = absl::StrCat("/proc/self/fd/", fds[i].get());
@@ -302,8 +348,8 @@ absl::Status LinuxNamespaceExecutor::ReleasePinRoot(const std::string& dir) {
 }
 
 absl::Status LinuxNamespaceExecutor::Create(const std::vector<PinSpec>& pins,
-                                            const std::string& hostname) {
-  CONVERGE_RETURN_IF_ERROR(ValidateCreateArgs(pins, hostname));
+                                            const NamespaceSetup& setup) {
+  CONVERGE_RETURN_IF_ERROR(ValidateCreateArgs(pins, setup));
   for (const PinSpec& pin : pins) {
     CONVERGE_ASSIGN_OR_RETURN(bool pinned, IsNsfsMount(pin.pin_path));
     if (pinned) {
@@ -313,7 +359,7 @@ absl::Status LinuxNamespaceExecutor::Create(const std::vector<PinSpec>& pins,
     }
   }
   std::vector<PinProgress> progress;
-  absl::Status status = CreateSteps(pins, hostname, &progress);
+  absl::Status status = CreateSteps(pins, setup, &progress);
   if (status.ok()) return status;
   return WithUndo(std::move(status), Undo(progress));
 }

@@ -4,12 +4,16 @@
 //   LinuxNamespaceExecutor ns;
 //   CONVERGE_RETURN_IF_ERROR(ns.PreparePinRoot("/run/converge/ns"));
 //   CONVERGE_RETURN_IF_ERROR(
-//       ns.Create({{NamespaceKind::kNet, "/run/converge/ns/abc-net"}}, ""));
+//       ns.Create({{NamespaceKind::kNet, "/run/converge/ns/abc-net"}},
+//                 NamespaceSetup{"", {{"net.ipv4.ip_forward", "1"}}}));
 //
 // How: Create runs unshare(2) for all requested kinds at once on a dedicated
 // short-lived thread (the daemon is multi-threaded and must not fork;
 // unsharing net/ipc/uts affects only the calling thread), sets the hostname
-// there, and opens /proc/thread-self/ns/<kind>. Those fds keep the new
+// there, writes the sysctls to /proc/sys from that thread (the kernel resolves
+// net and ipc sysctls through the namespaces of the task that opens the file,
+// so they land in the new namespaces and not the host's), and opens
+// /proc/thread-self/ns/<kind>. Those fds keep the new
 // namespaces alive after the thread exits, and the calling thread
 // bind-mounts each one (through /proc/self/fd/N) onto its pin file.
 //
@@ -42,7 +46,7 @@ class LinuxNamespaceExecutor : public NamespaceExecutor {
   absl::Status PreparePinRoot(const std::string& dir) override;
   absl::Status ReleasePinRoot(const std::string& dir) override;
   absl::Status Create(const std::vector<PinSpec>& pins,
-                      const std::string& hostname) override;
+                      const NamespaceSetup& setup) override;
   absl::StatusOr<bool> IsPinned(const std::string& pin_path) override;
   absl::Status Remove(const std::string& pin_path) override;
 

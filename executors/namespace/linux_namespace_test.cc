@@ -16,6 +16,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -59,6 +60,24 @@ int MountsAt(const std::string& path) {
   absl::StatusOr<int> count = CountMountsAt(path);
   EXPECT_TRUE(count.ok()) << count.status();
   return count.ok() ? *count : -1;
+}
+
+// The first line of a file such as /proc/sys/..., or "<unreadable>".
+std::string ReadLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return "<unreadable>";
+  return line;
+}
+
+// ReadLine(`path`) from a thread inside the namespace pinned at `pin`.
+std::string ReadLineIn(const std::string& pin, int nstype,
+                       const std::string& path) {
+  std::string line;
+  absl::Status status =
+      RunInNamespace(pin, nstype, [&] { line = ReadLine(path); });
+  EXPECT_TRUE(status.ok()) << status;
+  return line;
 }
 
 class LinuxNamespaceTest : public ::testing::Test {
@@ -130,7 +149,7 @@ TEST_F(LinuxNamespaceTest, CreatePinsFreshNamespacesWithHostname) {
   ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net},
                         {NamespaceKind::kIpc, ipc},
                         {NamespaceKind::kUts, uts}},
-                       "pod-a"));
+                       NamespaceSetup{"pod-a", {}}));
 
   for (const auto& [kind, pin] :
        std::vector<std::pair<std::string, std::string>>{
@@ -162,11 +181,113 @@ TEST_F(LinuxNamespaceTest, CreatePinsFreshNamespacesWithHostname) {
   EXPECT_EQ(absl::StripTrailingAsciiWhitespace(*out), "pod-a");
 }
 
+constexpr char kPortStart[] = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+constexpr char kShmRmidForced[] = "/proc/sys/kernel/shm_rmid_forced";
+constexpr char kMsgMax[] = "/proc/sys/fs/mqueue/msg_max";
+
+TEST_F(LinuxNamespaceTest, CreateWritesSysctlsInsideTheNewNamespaces) {
+  ASSERT_OK(ns_.PreparePinRoot(root_));
+  std::string net = Pin("a-net"), ipc = Pin("a-ipc");
+  const std::string host_port_start = ReadLine(kPortStart);
+  const std::string host_shm = ReadLine(kShmRmidForced);
+  const std::string host_msg_max = ReadLine(kMsgMax);
+  ASSERT_NE(host_port_start, "0") << "pick another value for this host";
+  ASSERT_NE(host_shm, "1") << "pick another value for this host";
+  ASSERT_NE(host_msg_max, "42") << "pick another value for this host";
+
+  ASSERT_OK(
+      ns_.Create({{NamespaceKind::kNet, net}, {NamespaceKind::kIpc, ipc}},
+                 NamespaceSetup{"",
+                                {{"net.ipv4.ip_unprivileged_port_start", "0"},
+                                 {"kernel.shm_rmid_forced", "1"},
+                                 {"fs/mqueue/msg_max", "42"}}}));
+
+  EXPECT_EQ(ReadLineIn(net, CLONE_NEWNET, kPortStart), "0");
+  EXPECT_EQ(ReadLineIn(ipc, CLONE_NEWIPC, kShmRmidForced), "1");
+  EXPECT_EQ(ReadLineIn(ipc, CLONE_NEWIPC, kMsgMax), "42");
+  EXPECT_EQ(ReadLine(kPortStart), host_port_start) << "host value changed";
+  EXPECT_EQ(ReadLine(kShmRmidForced), host_shm) << "host value changed";
+  EXPECT_EQ(ReadLine(kMsgMax), host_msg_max) << "host value changed";
+
+  // Cross-check with a tool that shares no code with us.
+  for (const auto& [flag, path] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"--net=" + net, kPortStart}, {"--ipc=" + ipc, kShmRmidForced}}) {
+    absl::StatusOr<std::string> out =
+        RunCommand(absl::StrCat("/usr/bin/nsenter ", flag, " /bin/cat ", path));
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(absl::StripTrailingAsciiWhitespace(*out),
+              path == kPortStart ? "0" : "1")
+        << flag;
+  }
+}
+
+// Each failure happens after the ipc sysctl was written (names are applied
+// in order, "kernel..." first): the host keeps its value and no pin remains.
+TEST_F(LinuxNamespaceTest, FailedSysctlLeavesNothingBehind) {
+  ASSERT_OK(ns_.PreparePinRoot(root_));
+  std::string net = Pin("a-net"), ipc = Pin("a-ipc");
+  const std::string host_shm = ReadLine(kShmRmidForced);
+  const std::string host_port_start = ReadLine(kPortStart);
+  struct Case {
+    std::string name;
+    std::string value;
+    absl::StatusCode want;
+    std::vector<std::string> want_in_message;
+  };
+  const std::vector<Case> cases = {
+      {"net.ipv4.nope",
+       "1",
+       absl::StatusCode::kInvalidArgument,
+       {"sysctl `net.ipv4.nope` does not exist", "`/proc/sys/net/ipv4/nope`",
+        "errno 2"}},
+      {"net.ipv4",
+       "1",
+       absl::StatusCode::kInvalidArgument,
+       {"sysctl `net.ipv4` does not exist (it is a directory)", "errno 21"}},
+      {"net.ipv4.ip_unprivileged_port_start",
+       "abc",
+       absl::StatusCode::kInvalidArgument,
+       {"sysctl `net.ipv4.ip_unprivileged_port_start`", "write `abc`",
+        kPortStart, "errno 22"}},
+      {"net.ipv4.ip_unprivileged_port_start",
+       "1 2",
+       absl::StatusCode::kInvalidArgument,
+       {"sysctl `net.ipv4.ip_unprivileged_port_start`",
+        "took only 2 of 3 bytes"}},
+  };
+  for (const Case& c : cases) {
+    absl::Status status = ns_.Create(
+        {{NamespaceKind::kNet, net}, {NamespaceKind::kIpc, ipc}},
+        NamespaceSetup{"",
+                       {{"kernel.shm_rmid_forced", "1"}, {c.name, c.value}}});
+    EXPECT_EQ(status.code(), c.want) << c.name << ": " << status;
+    for (const std::string& part : c.want_in_message) {
+      EXPECT_TRUE(absl::StrContains(status.message(), part))
+          << c.name << ": `" << part << "` not in: " << status;
+    }
+    EXPECT_FALSE(Exists(net)) << c.name;
+    EXPECT_FALSE(Exists(ipc)) << c.name;
+    EXPECT_EQ(MountsUnder(root_).size(), 1u) << c.name;  // the root itself
+    EXPECT_EQ(ReadLine(kShmRmidForced), host_shm) << c.name;
+    EXPECT_EQ(ReadLine(kPortStart), host_port_start) << c.name;
+  }
+  // Refused before anything is made: not namespaced, or no pin for it.
+  absl::Status status =
+      ns_.Create({{NamespaceKind::kNet, net}},
+                 NamespaceSetup{"", {{"vm.swappiness", "1"}}});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  status = ns_.Create({{NamespaceKind::kNet, net}},
+                      NamespaceSetup{"", {{"kernel.shm_rmid_forced", "1"}}});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_FALSE(Exists(net));
+}
+
 TEST_F(LinuxNamespaceTest, EachCreateMakesNewNamespaces) {
   ASSERT_OK(ns_.PreparePinRoot(root_));
   std::string a = Pin("a-net"), b = Pin("b-net");
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, a}}, ""));
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, b}}, ""));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, a}}, {}));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, b}}, {}));
   EXPECT_NE(InodeOf(a), InodeOf(b));
 }
 
@@ -178,7 +299,7 @@ TEST_F(LinuxNamespaceTest, CreateReusesStalePlainPinFile) {
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   EXPECT_FALSE(*pinned);
 
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, ""));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, {}));
   pinned = ns_.IsPinned(net);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   EXPECT_TRUE(*pinned);
@@ -187,10 +308,10 @@ TEST_F(LinuxNamespaceTest, CreateReusesStalePlainPinFile) {
 TEST_F(LinuxNamespaceTest, CreateRefusesPinnedPath) {
   ASSERT_OK(ns_.PreparePinRoot(root_));
   std::string net = Pin("a-net");
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, ""));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, {}));
   ino_t before = InodeOf(net);
 
-  absl::Status again = ns_.Create({{NamespaceKind::kNet, net}}, "");
+  absl::Status again = ns_.Create({{NamespaceKind::kNet, net}}, {});
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
   EXPECT_TRUE(absl::StrContains(again.message(), net)) << again;
   EXPECT_EQ(InodeOf(net), before);
@@ -200,7 +321,7 @@ TEST_F(LinuxNamespaceTest, CreateRefusesPinnedPath) {
 TEST_F(LinuxNamespaceTest, RemoveUnpinsUnlinksAndIsIdempotent) {
   ASSERT_OK(ns_.PreparePinRoot(root_));
   std::string net = Pin("a-net");
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, ""));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, {}));
   // Stack a second mount, as a racing `ip netns attach` could.
   ASSERT_EQ(mount(net.c_str(), net.c_str(), nullptr, MS_BIND, nullptr), 0)
       << strerror(errno);
@@ -220,7 +341,7 @@ TEST_F(LinuxNamespaceTest, InvalidHostnameLeavesNothingBehind) {
   std::string net = Pin("a-net"), uts = Pin("a-uts");
   absl::Status status =
       ns_.Create({{NamespaceKind::kNet, net}, {NamespaceKind::kUts, uts}},
-                 std::string(kMaxHostnameLength + 1, 'h'));
+                 NamespaceSetup{std::string(kMaxHostnameLength + 1, 'h'), {}});
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_FALSE(Exists(net));
   EXPECT_FALSE(Exists(uts));
@@ -232,7 +353,7 @@ TEST_F(LinuxNamespaceTest, FailedPinUndoesEarlierPins) {
   std::string net = Pin("a-net");
   std::string ipc = absl::StrCat(root_, "/missing/a-ipc");
   absl::Status status =
-      ns_.Create({{NamespaceKind::kNet, net}, {NamespaceKind::kIpc, ipc}}, "");
+      ns_.Create({{NamespaceKind::kNet, net}, {NamespaceKind::kIpc, ipc}}, {});
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
   EXPECT_TRUE(absl::StrContains(status.message(), "`" + ipc + "`")) << status;
   EXPECT_TRUE(absl::StrContains(status.message(), "errno 2")) << status;
@@ -243,8 +364,8 @@ TEST_F(LinuxNamespaceTest, FailedPinUndoesEarlierPins) {
   std::string uts = Pin("a-uts");
   ASSERT_EQ(mkdir(uts.c_str(), 0755), 0);
   std::ofstream(net) << "stale";
-  status =
-      ns_.Create({{NamespaceKind::kNet, net}, {NamespaceKind::kUts, uts}}, "x");
+  status = ns_.Create({{NamespaceKind::kNet, net}, {NamespaceKind::kUts, uts}},
+                      NamespaceSetup{"x", {}});
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_TRUE(Exists(net));
   EXPECT_EQ(MountsUnder(root_).size(), 1u);
@@ -278,7 +399,7 @@ TEST_F(LinuxNamespaceTest, SharedParentDoesNotDoublePins) {
 
   ASSERT_OK(ns_.PreparePinRoot(root_));
   std::string net = Pin("a-net");
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, ""));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, {}));
   EXPECT_EQ(MountsAt(net), 1);
   EXPECT_EQ(MountsAt(root_), 1);
 }
@@ -312,7 +433,7 @@ TEST_F(LinuxNamespaceTest, PinsPropagateToLaterMountNamespaces) {
     other.join();
     FAIL() << error;
   }
-  absl::Status create = ns_.Create({{NamespaceKind::kNet, net}}, "");
+  absl::Status create = ns_.Create({{NamespaceKind::kNet, net}}, {});
   created.Notify();
   checked.WaitForNotification();
   absl::Status remove = ns_.Remove(net);
@@ -327,7 +448,7 @@ TEST_F(LinuxNamespaceTest, PinsPropagateToLaterMountNamespaces) {
 TEST_F(LinuxNamespaceTest, ReleasePinRootUnmountsPinsAndIsIdempotent) {
   ASSERT_OK(ns_.PreparePinRoot(root_));
   std::string net = Pin("a-net");
-  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, ""));
+  ASSERT_OK(ns_.Create({{NamespaceKind::kNet, net}}, {}));
   ASSERT_OK(ns_.ReleasePinRoot(root_));
   EXPECT_TRUE(MountsUnder(root_).empty());
   EXPECT_OK(ns_.ReleasePinRoot(root_));

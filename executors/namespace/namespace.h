@@ -10,7 +10,9 @@
 //       {{NamespaceKind::kNet, "/run/converge/ns/<sandbox>-net"},
 //        {NamespaceKind::kIpc, "/run/converge/ns/<sandbox>-ipc"},
 //        {NamespaceKind::kUts, "/run/converge/ns/<sandbox>-uts"}},
-//       "my-pod"));
+//       NamespaceSetup{"my-pod",  // hostname
+//                      {{"net.ipv4.ip_unprivileged_port_start", "0"},
+//                       {"kernel.shm_rmid_forced", "1"}}}));
 //   ...
 //   CONVERGE_ASSIGN_OR_RETURN(bool pinned, ns.IsPinned(pin));  // observe
 //   CONVERGE_RETURN_IF_ERROR(ns.Remove(pin));                  // teardown
@@ -36,7 +38,10 @@
 // Error codes (besides those mapped from errno by ErrnoError, whose message
 // names the operation, the quoted path and errno):
 //   INVALID_ARGUMENT    empty or duplicate pins, relative path, hostname too
-//                       long or given without a UTS pin.
+//                       long or given without a UTS pin; a sysctl that is
+//                       malformed, not namespaced, without a pin of its
+//                       namespace, unknown to the kernel or whose value the
+//                       kernel rejects (see ValidateCreateArgs).
 //   ALREADY_EXISTS      Create: a pin path already holds a namespace.
 //   FAILED_PRECONDITION a pin path or pin root exists but has the wrong type
 //                       (e.g. a directory where a pin file should be).
@@ -45,6 +50,7 @@
 #define CONVERGE_EXECUTORS_NAMESPACE_NAMESPACE_H_
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,13 +74,57 @@ struct PinSpec {
 // HOST_NAME_MAX on Linux; sethostname(2) refuses anything longer.
 inline constexpr std::size_t kMaxHostnameLength = 64;
 
+// A sysctl value is written in one write(2); /proc/sys takes at most a page.
+inline constexpr std::size_t kMaxSysctlValueLength = 4096;
+
+// What Create sets up inside the fresh namespaces before pinning them
+// (PodSandboxConfig.hostname and PodSandboxConfig.linux.sysctls).
+struct NamespaceSetup {
+  // Set in the UTS namespace; empty keeps the copy of the daemon's hostname.
+  std::string hostname;
+  // Sysctl name -> value, written to /proc/sys inside the new namespaces. A
+  // name is in dot form ("net.ipv4.ip_forward") or slash form
+  // ("net/ipv4/ip_forward"); see ParseSysctlName. Each must belong to one of
+  // the namespaces being created: a caller re-creating only some of a pod's
+  // namespaces passes only their sysctls (the others were set when the
+  // surviving namespaces were made).
+  std::map<std::string, std::string> sysctls;
+};
+
+// A pod sysctl name, checked and normalised.
+struct SysctlName {
+  // Dot form, as sysctl(8) prints it: a '/' stands for a dot inside a
+  // component, e.g. "net.ipv4.conf.eth0/100.forwarding".
+  std::string name;
+  // The file to write, e.g. "/proc/sys/net/ipv4/conf/eth0.100/forwarding".
+  std::string proc_path;
+  // The namespace that holds it: kNet or kIpc.
+  NamespaceKind kind;
+};
+
+// Parses a sysctl name given in dot form or in slash form (as runc and
+// systemd-sysctl do: if the first separator is a '/', the name is a path
+// below /proc/sys and dots in it are literal). Only sysctls that a pod's own
+// namespaces isolate are accepted, the set kubelet calls namespaced:
+//   net.*                                                  -> kNet
+//   kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*      -> kIpc
+// kernel.hostname and kernel.domainname are refused (the hostname has a field
+// of its own). Names use only [a-z0-9_.-/], and no component may be empty,
+// "." or "..". Errors are INVALID_ARGUMENT naming the sysctl.
+absl::StatusOr<SysctlName> ParseSysctlName(absl::string_view name);
+
 // The argument checks Create performs before touching the system, shared by
 // every implementation so that the fake and the real one agree. Rules: at
 // least one pin; absolute, distinct paths; distinct kinds; hostname at most
 // kMaxHostnameLength bytes without NUL, and non-empty only with a UTS pin.
 // An empty hostname with a UTS pin keeps the copy of the daemon's hostname.
+// Every sysctl name parses (ParseSysctlName), its namespace is among `pins`,
+// no two names denote the same sysctl (e.g. "a.b" and "a/b"), and each value
+// is non-empty, at most kMaxSysctlValueLength bytes, without newline or NUL.
+// Whether the kernel knows the sysctl and accepts the value only Create can
+// tell.
 absl::Status ValidateCreateArgs(const std::vector<PinSpec>& pins,
-                                const std::string& hostname);
+                                const NamespaceSetup& setup);
 
 class NamespaceExecutor {
  public:
@@ -90,10 +140,11 @@ class NamespaceExecutor {
   virtual absl::Status ReleasePinRoot(const std::string& dir) = 0;
 
   // Creates fresh namespaces of the kinds in `pins` in one step, so that they
-  // belong together, sets `hostname` in the UTS namespace if one is among
-  // them, and pins each at its path (a file created with mode 0444).
+  // belong together; sets `setup.hostname` in the UTS namespace if one is
+  // among them and writes each of `setup.sysctls` in its namespace; then pins
+  // each namespace at its path (a file created with mode 0444).
   virtual absl::Status Create(const std::vector<PinSpec>& pins,
-                              const std::string& hostname) = 0;
+                              const NamespaceSetup& setup) = 0;
 
   // True iff `pin_path` is a mounted nsfs file; false if absent or a plain
   // (stale) file.

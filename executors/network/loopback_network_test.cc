@@ -88,7 +88,7 @@ class LoopbackNetworkTest : public ::testing::Test {
     ASSERT_OK(ns_.PreparePinRoot(root_));
     ASSERT_OK(ns_.Create(
         {{NamespaceKind::kNet, net_pin_}, {NamespaceKind::kIpc, ipc_pin_}},
-        ""));
+        NamespaceSetup{}));
     request_.sandbox_id = "a";
     request_.pod_name = "web";
     request_.pod_namespace = "default";

@@ -70,9 +70,18 @@ bool SocketAccepts(const std::string& path) {
 }  // namespace
 
 std::string RunfilePath(const std::string& workspace_relative) {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) return absl::StrCat(srcdir, "/converge/", workspace_relative);
-  return workspace_relative;
+  // `bazel test` sets TEST_SRCDIR; a `bazel run` binary finds its runfiles
+  // beside itself.
+  std::string root;
+  if (const char* srcdir = getenv("TEST_SRCDIR")) {
+    root = srcdir;
+  } else if (const char* runfiles = getenv("RUNFILES_DIR")) {
+    root = runfiles;
+  } else {
+    std::error_code error;
+    root = fs::read_symlink("/proc/self/exe", error).string() + ".runfiles";
+  }
+  return absl::StrCat(root, "/converge/", workspace_relative);
 }
 
 absl::StatusOr<std::string> Shell(const std::string& command) {

@@ -62,6 +62,8 @@ TEST(SandboxLifecycle, RunStatusStopRemove) {
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->status().state(), runtime::v1::SANDBOX_READY);
   EXPECT_EQ(status->status().metadata().name(), "web");
+  EXPECT_TRUE(status->status().has_network()) << "kubelet checks network.ip only when present";
+  EXPECT_EQ(status->timestamp(), 0) << "no container statuses yet: no evented-PLEG timestamp";
   EXPECT_THAT(status->info().at("info"), HasSubstr("\"phase\":\"SANDBOX_PHASE_READY\""));
 
   for (const char* kind : {"net", "uts", "ipc"}) {
@@ -91,6 +93,29 @@ TEST(SandboxLifecycle, RunStatusStopRemove) {
   EXPECT_TRUE(daemon.RemovePod(*id).ok()) << "remove is idempotent";
   EXPECT_TRUE(daemon.StopPod(*id).ok()) << "stop of a removed sandbox succeeds";
   daemon.Stop();
+  EXPECT_THAT(env.Leaks(), IsEmpty());
+}
+
+TEST(SandboxLifecycle, SysctlsApplyInsideThePodOnly) {
+  TestEnv env;
+  TestDaemon& daemon = env.StartDaemon();
+  auto config = env.PodConfig("tuned");
+  (*config.mutable_linux()->mutable_sysctls())["net.ipv4.ip_unprivileged_port_start"] = "0";
+  (*config.mutable_linux()->mutable_sysctls())["kernel.shm_rmid_forced"] = "1";
+  auto host_port_start = Shell("cat /proc/sys/net/ipv4/ip_unprivileged_port_start");
+  auto id = daemon.RunPod(config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*Shell("nsenter --net=" + Pin(daemon, *id, "net") +
+                   " cat /proc/sys/net/ipv4/ip_unprivileged_port_start"),
+            "0\n");
+  EXPECT_EQ(*Shell("nsenter --ipc=" + Pin(daemon, *id, "ipc") + " cat /proc/sys/kernel/shm_rmid_forced"),
+            "1\n");
+  EXPECT_EQ(*Shell("cat /proc/sys/net/ipv4/ip_unprivileged_port_start"), *host_port_start);
+
+  auto node_wide = env.PodConfig("node-wide");
+  (*node_wide.mutable_linux()->mutable_sysctls())["vm.swappiness"] = "1";
+  EXPECT_EQ(daemon.RunPod(node_wide).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(daemon.RemovePod(*id).ok());
   EXPECT_THAT(env.Leaks(), IsEmpty());
 }
 

@@ -54,17 +54,23 @@ absl::Status FakeNamespaceExecutor::ReleasePinRoot(const std::string& dir) {
 }
 
 absl::Status FakeNamespaceExecutor::Create(const std::vector<PinSpec>& pins,
-                                           const std::string& hostname) {
+                                           const NamespaceSetup& setup) {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> specs;
   for (const PinSpec& pin : pins) {
     specs.push_back(
         absl::StrCat(NamespaceKindName(pin.kind), "=", pin.pin_path));
   }
-  calls_.push_back(absl::StrCat("Create(", absl::StrJoin(specs, ","),
-                                ";hostname=", hostname, ")"));
+  std::string call = absl::StrCat("Create(", absl::StrJoin(specs, ","),
+                                  ";hostname=", setup.hostname);
+  if (!setup.sysctls.empty()) {
+    absl::StrAppend(
+        &call, ";sysctls=",
+        absl::StrJoin(setup.sysctls, ",", absl::PairFormatter("=")));
+  }
+  calls_.push_back(absl::StrCat(call, ")"));
   CONVERGE_RETURN_IF_ERROR(TakeError(Op::kCreate));
-  CONVERGE_RETURN_IF_ERROR(ValidateCreateArgs(pins, hostname));
+  CONVERGE_RETURN_IF_ERROR(ValidateCreateArgs(pins, setup));
   for (const PinSpec& pin : pins) {
     if (pins_.count(pin.pin_path) != 0) {
       return absl::AlreadyExistsError(absl::StrCat(
@@ -72,12 +78,19 @@ absl::Status FakeNamespaceExecutor::Create(const std::vector<PinSpec>& pins,
           " already holds a namespace"));
     }
   }
+  std::map<NamespaceKind, std::map<std::string, std::string>> sysctls;
+  for (const auto& [name, value] : setup.sysctls) {
+    // Cannot fail: ValidateCreateArgs parsed every name.
+    CONVERGE_ASSIGN_OR_RETURN(SysctlName sysctl, ParseSysctlName(name));
+    sysctls[sysctl.kind][sysctl.name] = value;
+  }
   uint64_t group = next_group_++;
   for (const PinSpec& pin : pins) {
     Pin& made = pins_[pin.pin_path];
     made.kind = pin.kind;
     made.group = group;
-    if (pin.kind == NamespaceKind::kUts) made.hostname = hostname;
+    if (pin.kind == NamespaceKind::kUts) made.hostname = setup.hostname;
+    made.sysctls = std::move(sysctls[pin.kind]);
   }
   return absl::OkStatus();
 }

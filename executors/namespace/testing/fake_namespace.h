@@ -5,8 +5,11 @@
 //   FakeNamespaceExecutor ns;
 //   ns.InjectError(FakeNamespaceExecutor::Op::kCreate,
 //                  absl::UnavailableError("unshare: EAGAIN"));
-//   EXPECT_FALSE(ns.Create({{NamespaceKind::kNet, "/pins/a-net"}}, "").ok());
-//   EXPECT_TRUE(ns.Create({{NamespaceKind::kNet, "/pins/a-net"}}, "").ok());
+//   EXPECT_FALSE(ns.Create({{NamespaceKind::kNet, "/pins/a-net"}}, {}).ok());
+//   EXPECT_TRUE(ns.Create({{NamespaceKind::kNet, "/pins/a-net"}},
+//                         NamespaceSetup{"", {{"net.ipv4.ip_forward", "1"}}})
+//                   .ok());
+//   EXPECT_EQ(ns.GetPin("/pins/a-net")->sysctls["net.ipv4.ip_forward"], "1");
 //   ns.DropPin("/pins/a-net");  // someone ran `umount /pins/a-net`
 //
 // Semantics follow namespace.h: the same argument validation
@@ -43,11 +46,14 @@ class FakeNamespaceExecutor : public NamespaceExecutor {
   };
 
   // A pinned namespace. Pins made by one Create call share `group` (they
-  // were unshared together); `hostname` is set on UTS pins.
+  // were unshared together); `hostname` is set on UTS pins; `sysctls` holds
+  // the sysctls written in this namespace, by normalised name (dot form, see
+  // ParseSysctlName): net.* on the net pin, the IPC ones on the ipc pin.
   struct Pin {
     NamespaceKind kind;
     uint64_t group = 0;
     std::string hostname;
+    std::map<std::string, std::string> sysctls;
   };
 
   FakeNamespaceExecutor() = default;
@@ -55,7 +61,7 @@ class FakeNamespaceExecutor : public NamespaceExecutor {
   absl::Status PreparePinRoot(const std::string& dir) override;
   absl::Status ReleasePinRoot(const std::string& dir) override;
   absl::Status Create(const std::vector<PinSpec>& pins,
-                      const std::string& hostname) override;
+                      const NamespaceSetup& setup) override;
   absl::StatusOr<bool> IsPinned(const std::string& pin_path) override;
   absl::Status Remove(const std::string& pin_path) override;
 
@@ -64,7 +70,9 @@ class FakeNamespaceExecutor : public NamespaceExecutor {
   void InjectError(Op op, absl::Status status);
 
   // Calls so far, e.g. "Create(net=/p/a-net,uts=/p/a-uts;hostname=web)",
-  // "IsPinned(/p/a-net)", "Remove(/p/a-net)".
+  // "IsPinned(/p/a-net)", "Remove(/p/a-net)". A Create with sysctls logs them
+  // as given, after the hostname:
+  // "Create(net=/p/a-net;hostname=;sysctls=net.ipv4.ip_forward=1)".
   std::vector<std::string> CallLog() const;
   void ClearCallLog();
 

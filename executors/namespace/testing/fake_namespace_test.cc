@@ -11,15 +11,17 @@ namespace converge {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::Pair;
 using Op = FakeNamespaceExecutor::Op;
 
 const std::vector<PinSpec> kPodPins = {{NamespaceKind::kNet, "/p/a-net"},
                                        {NamespaceKind::kUts, "/p/a-uts"}};
+const NamespaceSetup kWeb = {"web", {}};
 
 TEST(FakeNamespace, CreatePinsTogetherAndLogs) {
   FakeNamespaceExecutor ns;
   ASSERT_TRUE(ns.PreparePinRoot("/p").ok());
-  ASSERT_TRUE(ns.Create(kPodPins, "web").ok());
+  ASSERT_TRUE(ns.Create(kPodPins, kWeb).ok());
   EXPECT_TRUE(ns.IsPinned("/p/a-net").value());
   EXPECT_FALSE(ns.IsPinned("/p/b-net").value());
 
@@ -38,11 +40,12 @@ TEST(FakeNamespace, CreatePinsTogetherAndLogs) {
 
 TEST(FakeNamespace, SameRulesAsTheRealOne) {
   FakeNamespaceExecutor ns;
-  EXPECT_EQ(ns.Create(kPodPins, std::string(65, 'h')).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ns.Create(kPodPins, NamespaceSetup{std::string(65, 'h'), {}}).code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ns.Pins().empty());
-  ASSERT_TRUE(ns.Create(kPodPins, "web").ok());
-  EXPECT_EQ(ns.Create({{NamespaceKind::kNet, "/p/a-net"}}, "").code(),
+  ASSERT_TRUE(ns.Create(kPodPins, kWeb).ok());
+  EXPECT_EQ(ns.Create({{NamespaceKind::kNet, "/p/a-net"}}, {}).code(),
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(ns.Remove("relative").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ns.Remove("/p/a-net").ok());
@@ -50,15 +53,41 @@ TEST(FakeNamespace, SameRulesAsTheRealOne) {
   EXPECT_FALSE(ns.IsPinned("/p/a-net").value());
 }
 
+TEST(FakeNamespace, RecordsSysctlsOnTheirPins) {
+  FakeNamespaceExecutor ns;
+  const std::vector<PinSpec> pins = {{NamespaceKind::kNet, "/p/a-net"},
+                                     {NamespaceKind::kIpc, "/p/a-ipc"},
+                                     {NamespaceKind::kUts, "/p/a-uts"}};
+  ASSERT_TRUE(ns.Create(pins, NamespaceSetup{"web",
+                                             {{"net/ipv4/ip_forward", "1"},
+                                              {"kernel.shm_rmid_forced", "1"}}})
+                  .ok());
+  EXPECT_THAT(ns.GetPin("/p/a-net")->sysctls,
+              ElementsAre(Pair("net.ipv4.ip_forward", "1")));
+  EXPECT_THAT(ns.GetPin("/p/a-ipc")->sysctls,
+              ElementsAre(Pair("kernel.shm_rmid_forced", "1")));
+  EXPECT_TRUE(ns.GetPin("/p/a-uts")->sysctls.empty());
+  EXPECT_EQ(ns.CallLog().back(),
+            "Create(net=/p/a-net,ipc=/p/a-ipc,uts=/p/a-uts;hostname=web;"
+            "sysctls=kernel.shm_rmid_forced=1,net/ipv4/ip_forward=1)");
+
+  // The shared validation: a sysctl without its namespace changes nothing.
+  absl::Status status =
+      ns.Create({{NamespaceKind::kNet, "/p/b-net"}},
+                NamespaceSetup{"", {{"kernel.shm_rmid_forced", "1"}}});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_FALSE(ns.GetPin("/p/b-net").has_value());
+}
+
 TEST(FakeNamespace, InjectedErrorsAreOneShotAndChangeNothing) {
   FakeNamespaceExecutor ns;
   ns.InjectError(Op::kCreate, absl::ResourceExhaustedError("first"));
   ns.InjectError(Op::kCreate, absl::UnavailableError("second"));
-  EXPECT_EQ(ns.Create(kPodPins, "web").code(),
+  EXPECT_EQ(ns.Create(kPodPins, kWeb).code(),
             absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(ns.Create(kPodPins, "web").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ns.Create(kPodPins, kWeb).code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(ns.Pins().empty());
-  EXPECT_TRUE(ns.Create(kPodPins, "web").ok());
+  EXPECT_TRUE(ns.Create(kPodPins, kWeb).ok());
 
   ns.InjectError(Op::kRemove, absl::PermissionDeniedError("umount"));
   EXPECT_EQ(ns.Remove("/p/a-net").code(), absl::StatusCode::kPermissionDenied);
@@ -73,12 +102,12 @@ TEST(FakeNamespace, InjectedErrorsAreOneShotAndChangeNothing) {
 
 TEST(FakeNamespace, DriftAndLeaks) {
   FakeNamespaceExecutor ns;
-  ASSERT_TRUE(ns.Create(kPodPins, "web").ok());
+  ASSERT_TRUE(ns.Create(kPodPins, kWeb).ok());
   EXPECT_TRUE(ns.DropPin("/p/a-net"));
   EXPECT_FALSE(ns.DropPin("/p/a-net"));
   EXPECT_FALSE(ns.IsPinned("/p/a-net").value());
   // A stale (dropped) pin can be created again, like the real executor.
-  EXPECT_TRUE(ns.Create({{NamespaceKind::kNet, "/p/a-net"}}, "").ok());
+  EXPECT_TRUE(ns.Create({{NamespaceKind::kNet, "/p/a-net"}}, {}).ok());
 
   ns.AddPin("/p/old-ipc", {NamespaceKind::kIpc, 0, ""});
   EXPECT_TRUE(ns.IsPinned("/p/old-ipc").value());
@@ -93,7 +122,7 @@ TEST(FakeNamespace, ThreadSafe) {
     threads.emplace_back([&ns, t] {
       for (int i = 0; i < 100; ++i) {
         std::string pin = absl::StrCat("/p/", t, "-", i);
-        EXPECT_TRUE(ns.Create({{NamespaceKind::kNet, pin}}, "").ok());
+        EXPECT_TRUE(ns.Create({{NamespaceKind::kNet, pin}}, {}).ok());
         EXPECT_TRUE(ns.Remove(pin).ok());
       }
     });

@@ -23,6 +23,9 @@ void AppendTeardown(const SandboxActual& actual, PodActions* plan) {
   if (!actual.cgroup_path().empty()) {
     plan->steps.push_back({PodAction::Kind::kRemoveCgroup, {}, ""});
   }
+  if (!actual.files_dir().empty()) {
+    plan->steps.push_back({PodAction::Kind::kRemoveFiles, {}, ""});
+  }
 }
 
 // Why a READY sandbox can no longer be READY, or "" if it still can.
@@ -59,6 +62,9 @@ void AppendSetup(const SandboxActual* actual, const ObservedSandbox& observed,
   if (!observed.cgroup_exists) {
     plan->steps.push_back({PodAction::Kind::kCreateCgroup, {}, ""});
   }
+  if (!observed.files_present) {
+    plan->steps.push_back({PodAction::Kind::kWriteFiles, {}, ""});
+  }
   plan->steps.push_back({PodAction::Kind::kMarkReady, {}, ""});
 }
 
@@ -72,6 +78,8 @@ const char* PodActionKindName(PodAction::Kind kind) {
       return "setup-network";
     case PodAction::Kind::kCreateCgroup:
       return "create-cgroup";
+    case PodAction::Kind::kWriteFiles:
+      return "write-files";
     case PodAction::Kind::kMarkReady:
       return "mark-ready";
     case PodAction::Kind::kMarkNotReady:
@@ -82,6 +90,8 @@ const char* PodActionKindName(PodAction::Kind kind) {
       return "remove-namespaces";
     case PodAction::Kind::kRemoveCgroup:
       return "remove-cgroup";
+    case PodAction::Kind::kRemoveFiles:
+      return "remove-files";
     case PodAction::Kind::kDeleteActual:
       return "delete-actual";
   }
@@ -97,8 +107,8 @@ std::string PodActions::DebugString() const {
   });
 }
 
-SandboxLayout LayoutFor(const SandboxDesired& desired,
-                        const std::string& default_cgroup_parent) {
+SandboxLayout LayoutFor(const SandboxDesired& desired, const std::string& default_cgroup_parent,
+                        const std::string& state_dir) {
   SandboxLayout layout;
   const auto& options = desired.config().linux().security_context().namespace_options();
   // A host-network pod also keeps the host's UTS namespace (as containerd does).
@@ -112,6 +122,7 @@ SandboxLayout LayoutFor(const SandboxDesired& desired,
   while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
   layout.cgroup_path =
       absl::StrCat(parent == "/" ? "" : parent, "/converge-", desired.id());
+  layout.files_dir = absl::StrCat(state_dir, "/sandboxes/", desired.id());
   return layout;
 }
 
@@ -131,8 +142,12 @@ PodActions ComputePodActions(const std::optional<SandboxDesired>& desired,
     if (phase == records::SANDBOX_PHASE_READY) {
       std::string lost = LostReason(*actual, observed);
       if (lost.empty()) {
+        // Neither carries identity: recreated if someone removed them.
         if (!observed.cgroup_exists) {
           plan.steps.push_back({PodAction::Kind::kCreateCgroup, {}, ""});
+        }
+        if (!observed.files_present) {
+          plan.steps.push_back({PodAction::Kind::kWriteFiles, {}, ""});
         }
         return plan;
       }

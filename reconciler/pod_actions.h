@@ -34,6 +34,8 @@ struct ObservedSandbox {
   // Kinds ("net", "ipc", "uts") whose pin is a mounted namespace.
   absl::flat_hash_set<std::string> mounted_pins;
   bool cgroup_exists = false;
+  // The sandbox's generated files are all present.
+  bool files_present = false;
 };
 
 // Where a sandbox's objects live, derived from daemon configuration.
@@ -42,6 +44,8 @@ struct SandboxLayout {
   std::vector<std::string> namespaces;
   std::string cgroup_path;
   bool needs_network = false;
+  // `<state>/sandboxes/<id>`: resolv.conf and hostname for the containers.
+  std::string files_dir;
 };
 
 struct PodAction {
@@ -49,11 +53,13 @@ struct PodAction {
     kCreateNamespaces,  // kinds: which namespaces to create together
     kSetupNetwork,
     kCreateCgroup,
+    kWriteFiles,
     kMarkReady,
     kMarkNotReady,  // reason: why, shown to kubelet and in the dump
     kTeardownNetwork,
     kRemoveNamespaces,
     kRemoveCgroup,
+    kRemoveFiles,
     kDeleteActual,
   };
   Kind kind;
@@ -75,9 +81,10 @@ struct PodActions {
 const char* PodActionKindName(PodAction::Kind kind);
 
 // The layout a desired sandbox asks for: which namespaces to pin (those in
-// POD mode) and the pod cgroup `<cgroup_parent or default>/converge-<id>`.
+// POD mode), the pod cgroup `<cgroup_parent or default>/converge-<id>` and
+// the files directory `<state_dir>/sandboxes/<id>`.
 SandboxLayout LayoutFor(const records::SandboxDesired& desired,
-                        const std::string& default_cgroup_parent);
+                        const std::string& default_cgroup_parent, const std::string& state_dir);
 
 PodActions ComputePodActions(const std::optional<records::SandboxDesired>& desired,
                              const std::optional<records::SandboxActual>& actual,

@@ -31,6 +31,7 @@ SandboxActual ReadyActual() {
     pin->set_path(std::string("/run/converge/ns/abc-") + kind);
   }
   actual.set_cgroup_path("/kubepods/pod1/converge-abc");
+  actual.set_files_dir("/run/converge/sandboxes/abc");
   actual.set_network_attached(true);
   actual.set_network_ready(true);
   actual.set_observed_generation(1);
@@ -41,6 +42,7 @@ ObservedSandbox AllPresent() {
   ObservedSandbox observed;
   observed.mounted_pins = {"net", "uts", "ipc"};
   observed.cgroup_exists = true;
+  observed.files_present = true;
   return observed;
 }
 
@@ -55,7 +57,9 @@ struct Case {
 const PodAction kCreateAll{Kind::kCreateNamespaces, {"net", "uts", "ipc"}, ""};
 const PodAction kSetupNetwork{Kind::kSetupNetwork, {}, ""};
 const PodAction kCreateCgroup{Kind::kCreateCgroup, {}, ""};
+const PodAction kWriteFiles{Kind::kWriteFiles, {}, ""};
 const PodAction kMarkReady{Kind::kMarkReady, {}, ""};
+const PodAction kRemoveFiles{Kind::kRemoveFiles, {}, ""};
 const PodAction kTeardownNetwork{Kind::kTeardownNetwork, {}, ""};
 const PodAction kRemoveAll{Kind::kRemoveNamespaces, {"net", "uts", "ipc"}, ""};
 const PodAction kRemoveCgroup{Kind::kRemoveCgroup, {}, ""};
@@ -68,7 +72,7 @@ TEST(ComputePodActions, Table) {
   const std::vector<Case> cases = {
       {"new sandbox is created in full",
        [](auto& d, auto& a, auto& o) { a.reset(); o = {}; },
-       {kCreateAll, kSetupNetwork, kCreateCgroup, kMarkReady}},
+       {kCreateAll, kSetupNetwork, kCreateCgroup, kWriteFiles, kMarkReady}},
       {"host network and ipc pin nothing and skip the network",
        [](auto& d, auto& a, auto& o) {
          auto* ns = d->mutable_config()->mutable_linux()->mutable_security_context()->mutable_namespace_options();
@@ -77,14 +81,14 @@ TEST(ComputePodActions, Table) {
          a.reset();
          o = {};
        },
-       {kCreateCgroup, kMarkReady}},
+       {kCreateCgroup, kWriteFiles, kMarkReady}},
       {"host network keeps a private ipc namespace",
        [](auto& d, auto& a, auto& o) {
          d->mutable_config()->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(runtime::v1::NODE);
          a.reset();
          o = {};
        },
-       {{Kind::kCreateNamespaces, {"ipc"}, ""}, kCreateCgroup, kMarkReady}},
+       {{Kind::kCreateNamespaces, {"ipc"}, ""}, kCreateCgroup, kWriteFiles, kMarkReady}},
       {"setup resumes after a crash: only the missing pieces",
        [](auto& d, auto& a, auto& o) {
          a->set_phase(records::SANDBOX_PHASE_CREATING);
@@ -116,35 +120,39 @@ TEST(ComputePodActions, Table) {
       {"ready with its cgroup removed behind our back: recreate it",
        [](auto& d, auto& a, auto& o) { o.cgroup_exists = false; },
        {kCreateCgroup}},
+      {"ready with its files deleted: rewrite them",
+       [](auto& d, auto& a, auto& o) { o.files_present = false; },
+       {kWriteFiles}},
       {"ready but a pin vanished: notready for good, tear down",
        [](auto& d, auto& a, auto& o) { o.mounted_pins.erase("net"); },
        {NotReady("net namespace pin `/run/converge/ns/abc-net` is gone"), kTeardownNetwork,
-        kRemoveAll, kRemoveCgroup}},
+        kRemoveAll, kRemoveCgroup, kRemoveFiles}},
       {"ready before a reboot: notready, tear down",
        [](auto& d, auto& a, auto& o) {
          o.same_boot = false;
          o.mounted_pins.clear();
        },
        {NotReady("node rebooted since the sandbox was created"), kTeardownNetwork, kRemoveAll,
-        kRemoveCgroup}},
+        kRemoveCgroup, kRemoveFiles}},
       {"setup interrupted by a reboot: notready, tear down",
        [](auto& d, auto& a, auto& o) {
          a->set_phase(records::SANDBOX_PHASE_CREATING);
          o.same_boot = false;
        },
        {NotReady("node rebooted during sandbox setup"), kTeardownNetwork, kRemoveAll,
-        kRemoveCgroup}},
+        kRemoveCgroup, kRemoveFiles}},
       {"notready stays notready even if desired says ready",
        [](auto& d, auto& a, auto& o) {
          a->set_phase(records::SANDBOX_PHASE_NOTREADY);
          a->clear_pins();
          a->clear_cgroup_path();
+         a->clear_files_dir();
          a->set_network_attached(false);
        },
        {}},
       {"stop tears everything down",
        [](auto& d, auto& a, auto& o) { d->set_stage(records::SANDBOX_STAGE_NOTREADY); },
-       {NotReady("stopped"), kTeardownNetwork, kRemoveAll, kRemoveCgroup}},
+       {NotReady("stopped"), kTeardownNetwork, kRemoveAll, kRemoveCgroup, kRemoveFiles}},
       {"stop finishes a teardown interrupted by a crash",
        [](auto& d, auto& a, auto& o) {
          d->set_stage(records::SANDBOX_STAGE_NOTREADY);
@@ -152,7 +160,7 @@ TEST(ComputePodActions, Table) {
          a->set_network_attached(false);
          a->mutable_pins()->DeleteSubrange(0, 2);
        },
-       {{Kind::kRemoveNamespaces, {"ipc"}, ""}, kRemoveCgroup}},
+       {{Kind::kRemoveNamespaces, {"ipc"}, ""}, kRemoveCgroup, kRemoveFiles}},
       {"stopped before any reconcile just records notready",
        [](auto& d, auto& a, auto& o) {
          d->set_stage(records::SANDBOX_STAGE_NOTREADY);
@@ -165,15 +173,16 @@ TEST(ComputePodActions, Table) {
          a->set_phase(records::SANDBOX_PHASE_NOTREADY);
          a->clear_pins();
          a->clear_cgroup_path();
+         a->clear_files_dir();
          a->set_network_attached(false);
        },
        {}},
       {"remove of a ready sandbox tears down and deletes the record",
        [](auto& d, auto& a, auto& o) { d->set_stage(records::SANDBOX_STAGE_REMOVED); },
-       {kTeardownNetwork, kRemoveAll, kRemoveCgroup, kDeleteActual}},
+       {kTeardownNetwork, kRemoveAll, kRemoveCgroup, kRemoveFiles, kDeleteActual}},
       {"an orphan actual record (no desired) is torn down",
        [](auto& d, auto& a, auto& o) { d.reset(); },
-       {kTeardownNetwork, kRemoveAll, kRemoveCgroup, kDeleteActual}},
+       {kTeardownNetwork, kRemoveAll, kRemoveCgroup, kRemoveFiles, kDeleteActual}},
       {"removed and gone: nothing to do",
        [](auto& d, auto& a, auto& o) {
          d->set_stage(records::SANDBOX_STAGE_REMOVED);
@@ -186,7 +195,7 @@ TEST(ComputePodActions, Table) {
     std::optional<SandboxActual> actual = ReadyActual();
     ObservedSandbox observed = AllPresent();
     c.mutate(desired, actual, observed);
-    SandboxLayout layout = desired ? LayoutFor(*desired, "/converge") : SandboxLayout{};
+    SandboxLayout layout = desired ? LayoutFor(*desired, "/converge", "/run/converge") : SandboxLayout{};
     PodActions got = ComputePodActions(desired, actual, observed, layout);
     EXPECT_EQ(got.DebugString(), Describe(c.want)) << c.name;
   }
@@ -194,12 +203,12 @@ TEST(ComputePodActions, Table) {
 
 TEST(LayoutFor, CgroupUnderParentOrDefault) {
   SandboxDesired desired = BaseDesired();
-  EXPECT_EQ(LayoutFor(desired, "/converge").cgroup_path, "/kubepods/pod1/converge-abc");
+  EXPECT_EQ(LayoutFor(desired, "/converge", "/run/converge").cgroup_path, "/kubepods/pod1/converge-abc");
   desired.mutable_config()->mutable_linux()->set_cgroup_parent("/kubepods/pod1/");
-  EXPECT_EQ(LayoutFor(desired, "/converge").cgroup_path, "/kubepods/pod1/converge-abc");
+  EXPECT_EQ(LayoutFor(desired, "/converge", "/run/converge").cgroup_path, "/kubepods/pod1/converge-abc");
   desired.mutable_config()->mutable_linux()->clear_cgroup_parent();
-  EXPECT_EQ(LayoutFor(desired, "/converge").cgroup_path, "/converge/converge-abc");
-  EXPECT_EQ(LayoutFor(desired, "/").cgroup_path, "/converge-abc");
+  EXPECT_EQ(LayoutFor(desired, "/converge", "/run/converge").cgroup_path, "/converge/converge-abc");
+  EXPECT_EQ(LayoutFor(desired, "/", "/run/converge").cgroup_path, "/converge-abc");
 }
 
 TEST(PodActions, DebugString) {

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "executors/cgroup/cgroup.h"
+#include "executors/files/sandbox_files.h"
 #include "executors/namespace/namespace.h"
 #include "executors/network/network.h"
 #include "reconciler/health.h"
@@ -40,10 +41,12 @@ struct Executors {
   NamespaceExecutor* namespaces = nullptr;
   CgroupDriver* cgroups = nullptr;
   NetworkExecutor* network = nullptr;
+  SandboxFilesExecutor* files = nullptr;
 };
 
 struct ReconcilerOptions {
-  // Volatile state root; namespace pins live in `<state_dir>/ns`.
+  // Volatile state root; namespace pins live in `<state_dir>/ns`, sandbox
+  // files in `<state_dir>/sandboxes/<id>`.
   std::string state_dir;
   // Parent of pod cgroups whose sandbox config names none.
   std::string default_cgroup_parent = "/converge";

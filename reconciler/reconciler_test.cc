@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/testing/fake_clock.h"
 #include "executors/cgroup/testing/fake_cgroup.h"
+#include "executors/files/testing/fake_sandbox_files.h"
 #include "executors/namespace/testing/fake_namespace.h"
 #include "executors/network/testing/fake_network.h"
 #include "common/testing/status_testing.h"
@@ -40,7 +41,7 @@ class ReconcilerTest : public ::testing::Test {
     options.workers = 2;
     options.resync_period = absl::Seconds(10);
     reconciler_.reset();
-    auto reconciler = Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_},
+    auto reconciler = Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_, &files_},
                                          options, &clock_);
     ASSERT_TRUE(reconciler.ok()) << reconciler.status();
     reconciler_ = *std::move(reconciler);
@@ -79,6 +80,7 @@ class ReconcilerTest : public ::testing::Test {
   FakeNamespaceExecutor namespaces_;
   FakeCgroupDriver cgroups_;
   FakeNetworkExecutor network_;
+  FakeSandboxFiles files_;
   std::unique_ptr<Reconciler> reconciler_;
 };
 
@@ -100,6 +102,9 @@ TEST_F(ReconcilerTest, CreatesEverythingAndRecordsHandles) {
   EXPECT_EQ(namespaces_.GetPin(Pin("uts"))->hostname, "web-host");
   EXPECT_TRUE(*cgroups_.Exists("/kubepods/podu1/converge-pod1"));
   EXPECT_TRUE(network_.IsSetUp("pod1"));
+  EXPECT_EQ(actual.files_dir(), state_ + "/sandboxes/pod1");
+  EXPECT_EQ(files_.Files(state_ + "/sandboxes/pod1")["hostname"], "web-host\n");
+  EXPECT_EQ(files_.Files(state_ + "/sandboxes/pod1")["resolv.conf"], "nameserver 192.0.2.53\n");
 
   // A second pass finds nothing to do and writes nothing.
   int64_t updated = actual.updated_at_unix_nanos();
@@ -113,6 +118,7 @@ TEST_F(ReconcilerTest, HandlesArePersistedBeforeCreationAndSetupResumes) {
   cgroups_.InjectError(FakeCgroupDriver::Op::kCreate, absl::PermissionDeniedError("mkdir denied"));
   absl::Status first = reconciler_->ReconcileSandbox("pod1");
   EXPECT_EQ(first.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(first.message().find("step 3/5 create-cgroup"), std::string::npos) << first;
 
   records::SandboxActual actual = Actual();
   EXPECT_EQ(actual.phase(), records::SANDBOX_PHASE_CREATING);
@@ -121,7 +127,7 @@ TEST_F(ReconcilerTest, HandlesArePersistedBeforeCreationAndSetupResumes) {
   EXPECT_EQ(actual.attempted_generation(), 1);
   EXPECT_EQ(actual.observed_generation(), 0);
   EXPECT_EQ(actual.retries(), 1u);
-  EXPECT_NE(actual.last_error().find("step 3/4 create-cgroup: mkdir denied"), std::string::npos)
+  EXPECT_NE(actual.last_error().find("step 3/5 create-cgroup: mkdir denied"), std::string::npos)
       << actual.last_error();
 
   namespaces_.ClearCallLog();
@@ -163,6 +169,8 @@ TEST_F(ReconcilerTest, StopTearsDownThenRemoveDeletes) {
   EXPECT_TRUE(namespaces_.Pins().empty());
   EXPECT_FALSE(*cgroups_.Exists("/kubepods/podu1/converge-pod1"));
   EXPECT_FALSE(network_.IsSetUp("pod1"));
+  EXPECT_TRUE(files_.Files(state_ + "/sandboxes/pod1").empty());
+  EXPECT_TRUE(actual.files_dir().empty());
 
   PutDesired(records::SANDBOX_STAGE_REMOVED, 3);
   ASSERT_TRUE(reconciler_->ReconcileSandbox("pod1").ok());
@@ -237,7 +245,7 @@ TEST_F(ReconcilerTest, ResyncNoticesDriftAndFailuresBackOff) {
         return r.actual && r.actual->next_retry_unix_nanos() != 0;
       });
   ASSERT_TRUE(failed_done);
-  EXPECT_EQ(failed.actual->last_error().find("step 3/4 create-cgroup: busy"), 0u);
+  EXPECT_EQ(failed.actual->last_error().find("step 3/5 create-cgroup: busy"), 0u);
   EXPECT_EQ(failed.actual->next_retry_unix_nanos(),
             absl::ToUnixNanos(clock_.Now() + absl::Milliseconds(100)));
 
@@ -272,7 +280,7 @@ TEST_F(ReconcilerTest, RecordedCgroupWinsOverANewDefaultParent) {
   options.boot_id = kBoot;
   options.default_cgroup_parent = "/elsewhere";
   reconciler_.reset();
-  reconciler_ = *Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_},
+  reconciler_ = *Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_, &files_},
                                     options, &clock_);
   ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
   EXPECT_EQ(Actual().cgroup_path(), "/converge/converge-pod1");
@@ -307,7 +315,7 @@ TEST_F(ReconcilerTest, ResyncDoesNotCutBackoffShort) {
   options.queue.base_delay = absl::Minutes(1);
   options.queue.max_delay = absl::Minutes(1);
   reconciler_.reset();
-  reconciler_ = *Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_},
+  reconciler_ = *Reconciler::Create(store_.get(), Executors{&namespaces_, &cgroups_, &network_, &files_},
                                     options, &clock_);
   cgroups_.InjectError(FakeCgroupDriver::Op::kCreate, absl::UnavailableError("busy"));
   ASSERT_OK(reconciler_->Start());

@@ -8,6 +8,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "reconciler/pod_files.h"
 #include "reconciler/reconciler.h"
 
 namespace converge {
@@ -91,6 +92,10 @@ absl::StatusOr<ObservedSandbox> Reconciler::Observe(const SandboxRecord& record,
   if (!cgroup.empty()) {
     CONVERGE_ASSIGN_OR_RETURN(observed.cgroup_exists, executors_.cgroups->Exists(cgroup));
   }
+  if (!layout.files_dir.empty()) {
+    CONVERGE_ASSIGN_OR_RETURN(observed.files_present,
+                              executors_.files->Exists(layout.files_dir, PodFileNames()));
+  }
   return observed;
 }
 
@@ -98,11 +103,16 @@ absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   std::optional<SandboxRecord> record = store_->GetSandbox(id);
   if (!record) return absl::OkStatus();
   SandboxLayout layout;
-  if (record->desired) layout = LayoutFor(*record->desired, options_.default_cgroup_parent);
+  if (record->desired) {
+    layout = LayoutFor(*record->desired, options_.default_cgroup_parent, options_.state_dir);
+  }
   // A recorded handle wins over a recomputed one: the daemon's default parent
   // may have changed since, and the recorded cgroup is the one to undo.
   if (record->actual && !record->actual->cgroup_path().empty()) {
     layout.cgroup_path = record->actual->cgroup_path();
+  }
+  if (record->actual && !record->actual->files_dir().empty()) {
+    layout.files_dir = record->actual->files_dir();
   }
 
   SandboxActual actual;
@@ -180,6 +190,13 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
       CrashPoint("persisted:create-cgroup");
       return executors_.cgroups->Create(layout.cgroup_path);
+    case PodAction::Kind::kWriteFiles: {
+      actual->set_files_dir(layout.files_dir);
+      CONVERGE_RETURN_IF_ERROR(Persist(actual));
+      CONVERGE_ASSIGN_OR_RETURN(std::string host_resolv_conf, executors_.files->HostResolvConf());
+      return executors_.files->Write(layout.files_dir,
+                                     RenderPodFiles(*record.desired, host_resolv_conf));
+    }
     case PodAction::Kind::kMarkReady:
       actual->set_phase(records::SANDBOX_PHASE_READY);
       actual->set_ready_at_unix_nanos(now);
@@ -213,6 +230,10 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
     case PodAction::Kind::kRemoveCgroup:
       CONVERGE_RETURN_IF_ERROR(executors_.cgroups->Remove(actual->cgroup_path()));
       actual->clear_cgroup_path();
+      return Persist(actual);
+    case PodAction::Kind::kRemoveFiles:
+      CONVERGE_RETURN_IF_ERROR(executors_.files->Remove(actual->files_dir()));
+      actual->clear_files_dir();
       return Persist(actual);
     case PodAction::Kind::kDeleteActual:
       return store_->DeleteSandboxActual(record.id);

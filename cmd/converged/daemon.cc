@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "executors/cgroup/linux_cgroup.h"
+#include "executors/files/linux_sandbox_files.h"
 #include "executors/namespace/linux_namespace.h"
 #include "executors/network/loopback_network.h"
 #include "grpcpp/grpcpp.h"
@@ -113,6 +114,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CgroupDriver> cgroups,
                             LinuxCgroupDriver::CreateCgroupDriver(config.cgroup_root()));
   LoopbackNetwork network;
+  LinuxSandboxFiles files;
   log->info("cgroup driver={} version={} root={}", cgroups->Name(), cgroups->Version(),
             config.cgroup_root());
 
@@ -124,7 +126,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   options.resync_period = resync;
   CONVERGE_ASSIGN_OR_RETURN(
       std::unique_ptr<Reconciler> reconciler,
-      Reconciler::Create(store.get(), Executors{&namespaces, cgroups.get(), &network}, options,
+      Reconciler::Create(store.get(), Executors{&namespaces, cgroups.get(), &network, &files}, options,
                          RealClock::Get()));
   CONVERGE_RETURN_IF_ERROR(reconciler->Start());
 

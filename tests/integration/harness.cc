@@ -350,7 +350,9 @@ std::vector<std::string> TestEnv::Leaks() const {
   std::error_code error;
   for (auto it = fs::recursive_directory_iterator(base_dir_, error);
        it != fs::recursive_directory_iterator(); it.increment(error)) {
-    if (it->path().parent_path().filename() == "ns") leaks.push_back("pin file " + it->path().string());
+    const std::string parent = it->path().parent_path().filename().string();
+    if (parent == "ns") leaks.push_back("pin file " + it->path().string());
+    if (parent == "sandboxes") leaks.push_back("sandbox files " + it->path().string());
   }
   for (const std::string& cgroup : CgroupsUnder()) {
     if (absl::StrContains(fs::path(cgroup).filename().string(), "converge-")) {

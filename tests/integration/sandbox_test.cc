@@ -96,6 +96,32 @@ TEST(SandboxLifecycle, RunStatusStopRemove) {
   EXPECT_THAT(env.Leaks(), IsEmpty());
 }
 
+TEST(SandboxLifecycle, ResolvConfAndHostnameFilesFollowTheConfig) {
+  TestEnv env;
+  TestDaemon& daemon = env.StartDaemon();
+  auto config = env.PodConfig("dns");
+  config.mutable_dns_config()->add_servers("10.96.0.10");
+  config.mutable_dns_config()->add_searches("itest.svc.cluster.local");
+  config.mutable_dns_config()->add_options("ndots:5");
+  auto id = daemon.RunPod(config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const std::string dir = daemon.state() + "/sandboxes/" + *id;
+  EXPECT_EQ(*Shell("cat " + dir + "/resolv.conf"),
+            "search itest.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n");
+  EXPECT_EQ(*Shell("cat " + dir + "/hostname"), "dns\n");
+
+  auto plain = daemon.RunPod(env.PodConfig("nodns"));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(*Shell("cat " + daemon.state() + "/sandboxes/" + *plain + "/resolv.conf"),
+            Shell("cat /etc/resolv.conf").value_or("")) << "no DNS config: the node's";
+
+  ASSERT_TRUE(daemon.StopPod(*id).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  ASSERT_TRUE(daemon.RemovePod(*id).ok());
+  ASSERT_TRUE(daemon.RemovePod(*plain).ok());
+  EXPECT_THAT(env.Leaks(), IsEmpty());
+}
+
 TEST(SandboxLifecycle, SysctlsApplyInsideThePodOnly) {
   TestEnv env;
   TestDaemon& daemon = env.StartDaemon();

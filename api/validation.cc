@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/quantity.h"
 #include "common/status_macros.h"
 #include "executors/cgroup/cgroup.h"
 #include "executors/namespace/namespace.h"
@@ -80,6 +81,36 @@ absl::Status ValidateSysctls(const google::protobuf::Map<std::string, std::strin
     if (value.empty() || value.size() > kMaxSysctlValueLength ||
         value.find_first_of(std::string("\n\0", 2)) != std::string::npos) {
       return Invalid(field, "the value must be one non-empty line of at most 4096 bytes");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// What the pod asks of CNI: ports in range, bandwidth annotations readable.
+absl::Status ValidateNetworkRequests(const runtime::v1::PodSandboxConfig& config) {
+  for (int i = 0; i < config.port_mappings_size(); ++i) {
+    const auto& mapping = config.port_mappings(i);
+    const std::string field = absl::StrCat("config.port_mappings[", i, "]");
+    if (mapping.host_port() < 0 || mapping.host_port() > 65535) {
+      return Invalid(field, absl::StrCat("host_port ", mapping.host_port(), " is outside 0..65535"));
+    }
+    if (mapping.container_port() < 0 || mapping.container_port() > 65535 ||
+        (mapping.host_port() > 0 && mapping.container_port() == 0)) {
+      return Invalid(field, absl::StrCat("container_port ", mapping.container_port(),
+                                         " is outside 1..65535"));
+    }
+    if (!runtime::v1::Protocol_IsValid(mapping.protocol())) {
+      return Invalid(field, absl::StrCat("unknown protocol ", static_cast<int>(mapping.protocol())));
+    }
+  }
+  for (const char* annotation :
+       {"kubernetes.io/ingress-bandwidth", "kubernetes.io/egress-bandwidth"}) {
+    auto it = config.annotations().find(annotation);
+    if (it == config.annotations().end()) continue;
+    absl::StatusOr<uint64_t> rate = ParseQuantity(it->second);
+    if (!rate.ok()) {
+      return Invalid(absl::StrCat("config.annotations[\"", annotation, "\"]"),
+                     rate.status().message());
     }
   }
   return absl::OkStatus();
@@ -164,7 +195,8 @@ absl::Status ValidateRunPodSandbox(const runtime::v1::RunPodSandboxRequest& requ
   CONVERGE_RETURN_IF_ERROR(
       ValidateMode(absl::StrCat(kPrefix, "pid"), options.pid(),
                    {runtime::v1::POD, runtime::v1::CONTAINER, runtime::v1::NODE}));
-  return ValidateSysctls(linux.sysctls(), options);
+  CONVERGE_RETURN_IF_ERROR(ValidateSysctls(linux.sysctls(), options));
+  return ValidateNetworkRequests(config);
 }
 
 }  // namespace converge

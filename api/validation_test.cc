@@ -84,6 +84,16 @@ TEST(ValidateRunPodSandbox, Table) {
       {"sysctl value with a newline",
        [](auto& r) { (*r.mutable_config()->mutable_linux()->mutable_sysctls())["kernel.sem"] = "1\n2"; },
        "one non-empty line"},
+      {"host port out of range",
+       [](auto& r) {
+         auto* m = r.mutable_config()->add_port_mappings();
+         m->set_container_port(80);
+         m->set_host_port(70000);
+       },
+       "config.port_mappings[0]: host_port 70000"},
+      {"unreadable bandwidth annotation",
+       [](auto& r) { (*r.mutable_config()->mutable_annotations())["kubernetes.io/egress-bandwidth"] = "fast"; },
+       "config.annotations[\"kubernetes.io/egress-bandwidth\"]"},
       {"container network mode", [&](auto& r) { ns(r)->set_network(runtime::v1::CONTAINER); },
        "namespace_options.network: namespace mode CONTAINER is not supported"},
       {"unknown ipc mode",

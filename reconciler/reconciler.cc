@@ -62,7 +62,10 @@ absl::Status Reconciler::Start() {
   RefreshNetworkReadiness();
   EnqueueAll();
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Worker(); });
-  threads_.emplace_back([this] { ResyncLoop(); });
+  // The first deadline is fixed here, not when the thread gets to run: the
+  // schedule must not drift by however long the thread takes to start.
+  const absl::Time first_resync = clock_->Now() + options_.resync_period;
+  threads_.emplace_back([this, first_resync] { ResyncLoop(first_resync); });
   NamedLogger("reconciler")->info("reconciler started workers={} resync={}", options_.workers,
                         absl::FormatDuration(options_.resync_period));
   return absl::OkStatus();
@@ -107,9 +110,8 @@ void Reconciler::Worker() {
   }
 }
 
-void Reconciler::ResyncLoop() {
+void Reconciler::ResyncLoop(absl::Time next) {
   absl::MutexLock lock(&stop_mu_);
-  absl::Time next = clock_->Now() + options_.resync_period;
   while (!stopping_) {
     if (!clock_->WaitUntil(&stop_mu_, &stop_cv_, next)) continue;
     stop_mu_.Unlock();

@@ -86,7 +86,7 @@ class Reconciler final : public HealthReporter {
 
   void Worker();
   bool Stopping();
-  void ResyncLoop();
+  void ResyncLoop(absl::Time first);
   void EnqueueAll();
   void RefreshNetworkReadiness();
   absl::Status CollectOrphanPins();

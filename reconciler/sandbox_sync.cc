@@ -8,6 +8,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "reconciler/network_config.h"
 #include "reconciler/pod_files.h"
 #include "reconciler/reconciler.h"
 
@@ -55,7 +56,8 @@ NamespaceSetup SetupFor(const records::SandboxDesired& desired, const std::vecto
   return setup;
 }
 
-NetworkRequest NetworkRequestFor(const SandboxRecord& record, const SandboxActual& actual) {
+absl::StatusOr<NetworkRequest> NetworkRequestFor(const SandboxRecord& record,
+                                                 const SandboxActual& actual) {
   NetworkRequest request;
   request.sandbox_id = record.id;
   if (record.desired) {
@@ -63,6 +65,8 @@ NetworkRequest NetworkRequestFor(const SandboxRecord& record, const SandboxActua
     request.pod_name = metadata.name();
     request.pod_namespace = metadata.namespace_();
     request.pod_uid = metadata.uid();
+    CONVERGE_ASSIGN_OR_RETURN(request.runtime_config,
+                              CniRuntimeConfig(record.desired->config()));
   }
   request.netns_path = PinPathOf(actual, "net");
   return request;
@@ -176,8 +180,8 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       actual->set_network_attached(true);
       CONVERGE_RETURN_IF_ERROR(Persist(actual, ActualWriter::Durability::kSynced));
       CrashPoint("persisted:setup-network");
-      CONVERGE_ASSIGN_OR_RETURN(NetworkResult result,
-                                executors_.network->Setup(NetworkRequestFor(record, *actual)));
+      CONVERGE_ASSIGN_OR_RETURN(NetworkRequest request, NetworkRequestFor(record, *actual));
+      CONVERGE_ASSIGN_OR_RETURN(NetworkResult result, executors_.network->Setup(request));
       actual->set_network_result(result.result_json);
       actual->clear_ips();
       for (const std::string& ip : result.ips) actual->add_ips(ip);
@@ -210,8 +214,8 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       NetworkResult cached;
       cached.result_json = actual->network_result();
       cached.ips.assign(actual->ips().begin(), actual->ips().end());
-      CONVERGE_RETURN_IF_ERROR(
-          executors_.network->Teardown(NetworkRequestFor(record, *actual), cached));
+      CONVERGE_ASSIGN_OR_RETURN(NetworkRequest request, NetworkRequestFor(record, *actual));
+      CONVERGE_RETURN_IF_ERROR(executors_.network->Teardown(request, cached));
       actual->set_network_attached(false);
       actual->set_network_ready(false);
       actual->clear_network_result();

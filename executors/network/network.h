@@ -35,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "executors/network/cni/runtime_config.h"
 
 namespace converge {
 
@@ -48,7 +49,8 @@ struct NetworkRequest {
   std::string pod_namespace;  // K8S_POD_NAMESPACE
   std::string pod_uid;        // K8S_POD_UID
   std::string netns_path;     // the net pin; may be empty on Teardown
-  // Later: port mappings, DNS, bandwidth, the CNI network name.
+  // CNI capability arguments: port mappings, DNS, bandwidth.
+  RuntimeConfig runtime_config;
 };
 
 struct NetworkResult {

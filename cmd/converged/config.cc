@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "api/validation.h"
 #include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -20,6 +21,9 @@ config::DaemonConfig DefaultDaemonConfig() {
   config.set_default_cgroup_parent("/converge");
   config.set_cgroup_root("/sys/fs/cgroup");
   config.set_log_level("info");
+  config.set_cni_conf_dir("/etc/cni/net.d");
+  config.set_cni_bin_dirs("/usr/lib/cni:/opt/cni/bin");
+  config.set_cni_plugin_timeout("60s");
   return config;
 }
 
@@ -30,6 +34,21 @@ absl::StatusOr<absl::Duration> ResyncPeriod(const config::DaemonConfig& config) 
         "resync_period: \"", config.resync_period(), "\" is not a positive duration like 10s"));
   }
   return period;
+}
+
+absl::StatusOr<absl::Duration> CniPluginTimeout(const config::DaemonConfig& config) {
+  absl::Duration timeout;
+  if (!absl::ParseDuration(config.cni_plugin_timeout(), &timeout) ||
+      timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("cni_plugin_timeout: \"",
+                                                   config.cni_plugin_timeout(),
+                                                   "\" is not a positive duration like 60s"));
+  }
+  return timeout;
+}
+
+std::vector<std::string> CniBinDirs(const config::DaemonConfig& config) {
+  return absl::StrSplit(config.cni_bin_dirs(), ':', absl::SkipEmpty());
 }
 
 absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
@@ -75,6 +94,14 @@ absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
         absl::StrCat("workers: ", config.workers(), " is outside 1..256"));
   }
   CONVERGE_RETURN_IF_ERROR(ResyncPeriod(config).status());
+  CONVERGE_RETURN_IF_ERROR(CniPluginTimeout(config).status());
+  CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("cni_conf_dir", config.cni_conf_dir()));
+  if (CniBinDirs(config).empty()) {
+    return absl::InvalidArgumentError("cni_bin_dirs: names no directory");
+  }
+  for (const std::string& dir : CniBinDirs(config)) {
+    CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("cni_bin_dirs", dir));
+  }
   return config;
 }
 

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -21,6 +22,8 @@ absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
     const std::string& file_text, const std::map<std::string, std::string>& flags);
 
 absl::StatusOr<absl::Duration> ResyncPeriod(const config::DaemonConfig& config);
+absl::StatusOr<absl::Duration> CniPluginTimeout(const config::DaemonConfig& config);
+std::vector<std::string> CniBinDirs(const config::DaemonConfig& config);
 
 }  // namespace converge
 

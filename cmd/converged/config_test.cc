@@ -14,6 +14,8 @@ TEST(ResolveDaemonConfig, DefaultsFileThenFlags) {
   EXPECT_EQ(config->socket(), "/tmp/c.sock");
   EXPECT_EQ(config->state(), "/run/converge");
   EXPECT_EQ(*ResyncPeriod(*config), absl::Seconds(10));
+  EXPECT_EQ(CniBinDirs(*config), (std::vector<std::string>{"/usr/lib/cni", "/opt/cni/bin"}));
+  EXPECT_EQ(*CniPluginTimeout(*config), absl::Seconds(60));
 }
 
 TEST(ResolveDaemonConfig, ErrorsNameTheField) {
@@ -25,6 +27,10 @@ TEST(ResolveDaemonConfig, ErrorsNameTheField) {
             "workers: 0 is outside 1..256");
   EXPECT_EQ(ResolveDaemonConfig("", {{"resync_period", "soon"}}).status().message(),
             "resync_period: \"soon\" is not a positive duration like 10s");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"cni_bin_dirs", "/usr/lib/cni:opt"}}).status().message(),
+            "cni_bin_dirs: \"opt\" is not an absolute path");
+  EXPECT_EQ(ResolveDaemonConfig("", {{"cni_plugin_timeout", "0s"}}).status().message(),
+            "cni_plugin_timeout: \"0s\" is not a positive duration like 60s");
   EXPECT_EQ(ResolveDaemonConfig("", {{"root", "relative"}}).status().message(),
             "root: \"relative\" is not an absolute path");
   EXPECT_EQ(ResolveDaemonConfig("", {{"socket", "/" + std::string(120, 's')}}).status().code(),

@@ -22,7 +22,9 @@
 #include "executors/cgroup/linux_cgroup.h"
 #include "executors/files/linux_sandbox_files.h"
 #include "executors/namespace/linux_namespace.h"
+#include "executors/network/cni/cni_network.h"
 #include "executors/network/loopback_network.h"
+#include "executors/network/pod_network.h"
 #include "grpcpp/grpcpp.h"
 #include "reconciler/reconciler.h"
 #include "store/store.h"
@@ -113,7 +115,13 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   LinuxNamespaceExecutor namespaces;
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CgroupDriver> cgroups,
                             LinuxCgroupDriver::CreateCgroupDriver(config.cgroup_root()));
-  LoopbackNetwork network;
+  LoopbackNetwork loopback;
+  CniNetworkOptions cni_options;
+  cni_options.conf_dir = config.cni_conf_dir();
+  cni_options.bin_dirs = CniBinDirs(config);
+  CONVERGE_ASSIGN_OR_RETURN(cni_options.plugin_timeout, CniPluginTimeout(config));
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CniNetwork> cni, CniNetwork::Create(cni_options));
+  PodNetwork network(&loopback, cni.get());
   LinuxSandboxFiles files;
   log->info("cgroup driver={} version={} root={}", cgroups->Name(), cgroups->Version(),
             config.cgroup_root());

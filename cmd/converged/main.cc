@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, default_cgroup_parent, "/converge",
           "Cgroup parent for sandboxes whose config names none");
 ABSL_FLAG(std::string, cgroup_root, "/sys/fs/cgroup", "Where the cgroup filesystems are mounted");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
+ABSL_FLAG(std::string, cni_conf_dir, "/etc/cni/net.d", "CNI network configuration directory");
+ABSL_FLAG(std::string, cni_bin_dirs, "/usr/lib/cni:/opt/cni/bin", "CNI plugin directories");
+ABSL_FLAG(std::string, cni_plugin_timeout, "60s", "Limit for one CNI plugin call");
 ABSL_FLAG(std::vector<std::string>, crash_at, {},
           "Testing only: crash points at which the daemon kills itself with SIGKILL");
 
@@ -45,6 +48,9 @@ std::map<std::string, std::string> ExplicitFlags(int argc, char** argv) {
       {"default_cgroup_parent", absl::GetFlag(FLAGS_default_cgroup_parent)},
       {"cgroup_root", absl::GetFlag(FLAGS_cgroup_root)},
       {"log_level", absl::GetFlag(FLAGS_log_level)},
+      {"cni_conf_dir", absl::GetFlag(FLAGS_cni_conf_dir)},
+      {"cni_bin_dirs", absl::GetFlag(FLAGS_cni_bin_dirs)},
+      {"cni_plugin_timeout", absl::GetFlag(FLAGS_cni_plugin_timeout)},
   };
   std::map<std::string, std::string> explicit_flags;
   for (int i = 1; i < argc; ++i) {

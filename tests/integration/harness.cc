@@ -100,6 +100,7 @@ absl::StatusOr<std::string> Shell(const std::string& command) {
 
 TestDaemon::TestDaemon(std::string name, std::string base_dir, std::string cgroup_parent)
     : name_(std::move(name)),
+      cni_conf_dir_(absl::StrCat(base_dir, "/cni/net.d")),
       socket_(absl::StrCat(base_dir, "/", name_, ".sock")),
       root_(absl::StrCat(base_dir, "/", name_, "-root")),
       state_(absl::StrCat(base_dir, "/", name_, "-state")),
@@ -117,6 +118,8 @@ void TestDaemon::Start(const std::vector<std::string>& extra_flags, bool wait) {
       "--root=" + root_,
       "--state=" + state_,
       "--default_cgroup_parent=" + cgroup_parent_,
+      "--cni_conf_dir=" + cni_conf_dir_,
+      "--cni_bin_dirs=/usr/lib/cni",
       "--resync_period=1s",
       "--log_level=debug",
   };
@@ -263,7 +266,10 @@ TestEnv::TestEnv() {
   base_dir_ = absl::StrCat("/tmp/cvit-", tag);
   cgroup_parent_ = absl::StrCat("/converge-itest-", tag);
   fs::remove_all(base_dir_);
-  fs::create_directories(base_dir_);
+  fs::create_directories(base_dir_ + "/cni/net.d");
+  // Pods get loopback only unless a test writes a real network config here.
+  std::ofstream(base_dir_ + "/cni/net.d/99-loopback.conflist")
+      << R"({"cniVersion": "1.0.0", "name": "itest-lo", "plugins": [{"type": "loopback"}]})";
 }
 
 TestEnv::~TestEnv() {

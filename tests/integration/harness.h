@@ -61,6 +61,7 @@ class TestDaemon {
 
  private:
   const std::string name_;
+  const std::string cni_conf_dir_;
   const std::string socket_, root_, state_, log_path_, cgroup_parent_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;
@@ -75,6 +76,8 @@ class TestEnv {
   ~TestEnv();
 
   const std::string& base_dir() const { return base_dir_; }
+  // Daemons read CNI configs here; it starts with a loopback-only network.
+  std::string cni_conf_dir() const { return base_dir_ + "/cni/net.d"; }
   const std::string& cgroup_parent() const { return cgroup_parent_; }
 
   TestDaemon& NewDaemon(const std::string& name = "d");

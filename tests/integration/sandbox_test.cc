@@ -335,6 +335,7 @@ TEST(SandboxLifecycle, TwoDaemonsSideBySide) {
 
 TEST(SandboxLifecycle, StatusConfigAndNotYetImplemented) {
   TestEnv env;
+  std::filesystem::remove(env.cni_conf_dir() + "/99-loopback.conflist");
   TestDaemon& daemon = env.StartDaemon();
   grpc::ClientContext status_context;
   runtime::v1::StatusResponse status;
@@ -343,8 +344,9 @@ TEST(SandboxLifecycle, StatusConfigAndNotYetImplemented) {
   EXPECT_EQ(status.status().conditions(0).type(), "RuntimeReady");
   EXPECT_TRUE(status.status().conditions(0).status());
   EXPECT_EQ(status.status().conditions(1).type(), "NetworkReady");
-  EXPECT_FALSE(status.status().conditions(1).status()) << "no CNI yet: report the truth";
+  EXPECT_FALSE(status.status().conditions(1).status()) << "no CNI config: report the truth";
   EXPECT_EQ(status.status().conditions(1).reason(), "NetworkPluginNotReady");
+  EXPECT_THAT(status.status().conditions(1).message(), HasSubstr(env.cni_conf_dir()));
 
   grpc::ClientContext config_context;
   runtime::v1::RuntimeConfigResponse config;

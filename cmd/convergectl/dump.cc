@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/proto_json.h"
+#include "nlohmann/json.hpp"
 
 namespace converge {
 namespace {
@@ -41,6 +42,23 @@ std::string Time(int64_t unix_nanos) {
 }
 
 
+// " network=NAME config=PATH" from the executor's cached CNI attachment, if
+// it is one; the dump shows it as recorded, whatever the config dir holds now.
+std::string NetworkSource(const records::SandboxActual& actual) {
+  if (actual.network_result().empty()) return "";
+  nlohmann::json cached = nlohmann::json::parse(actual.network_result(), nullptr,
+                                                /*allow_exceptions=*/false);
+  if (!cached.is_object()) return "";
+  std::string out;
+  if (cached.contains("networkName") && cached["networkName"].is_string()) {
+    absl::StrAppend(&out, " network=", cached["networkName"].get<std::string>());
+  }
+  if (cached.contains("configSource") && cached["configSource"].is_string()) {
+    absl::StrAppend(&out, " config=", cached["configSource"].get<std::string>());
+  }
+  return out;
+}
+
 void AppendText(const SandboxRecord& record, const DumpOptions& options, std::string* out) {
   const bool converged = IsConverged(record);
   absl::StrAppend(out, "sandbox ", record.id, converged ? "  [converged]" : "  [NOT CONVERGED]",
@@ -74,7 +92,9 @@ void AppendText(const SandboxRecord& record, const DumpOptions& options, std::st
   }
   if (!actual.cgroup_path().empty()) absl::StrAppend(out, "  cgroup:     ", actual.cgroup_path(), "\n");
   if (actual.network_attached() || actual.ips_size() > 0) {
-    absl::StrAppend(out, "  network:    attached ips=[", absl::StrJoin(actual.ips(), ","), "]\n");
+    absl::StrAppend(out, "  network:    ",
+                    actual.network_ready() ? "ready" : "set-up started, teardown owed",
+                    " ips=[", absl::StrJoin(actual.ips(), ","), "]", NetworkSource(actual), "\n");
   }
   absl::StrAppend(out, "  boot id:    ", actual.boot_id().empty() ? "-" : actual.boot_id(), "\n");
 }

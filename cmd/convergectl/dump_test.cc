@@ -54,6 +54,27 @@ TEST(FormatDump, DiffShowsOnlyUnconvergedWithError) {
   EXPECT_NE(text.find("retries:    3"), std::string::npos) << text;
 }
 
+TEST(FormatDump, NetworkShowsIpsAndTheCachedSource) {
+  SandboxRecord record = Ready("a");
+  record.actual->set_network_attached(true);
+  record.actual->set_network_ready(true);
+  record.actual->add_ips("10.200.3.7");
+  record.actual->set_network_result(
+      R"({"networkName":"podnet","configSource":"/etc/cni/net.d/10-podnet.conflist"})");
+  DumpOptions options;
+  std::string text = FormatDump({record}, options);
+  EXPECT_NE(text.find("network:    ready ips=[10.200.3.7] network=podnet "
+                      "config=/etc/cni/net.d/10-podnet.conflist"),
+            std::string::npos)
+      << text;
+  record.actual->set_network_ready(false);
+  record.actual->set_network_result("not json");
+  text = FormatDump({record}, options);
+  EXPECT_NE(text.find("network:    set-up started, teardown owed ips=[10.200.3.7]\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(FormatDump, JsonCarriesBothRecords) {
   DumpOptions options;
   options.json = true;

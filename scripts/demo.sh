@@ -36,6 +36,8 @@ id=$("$convergectl" runp testdata/pods/sandbox.json)
 echo "$id"
 echo "== convergectl pods"
 "$convergectl" pods
+echo "== pod IP"
+"$convergectl" inspectp "$id" | grep -A1 '"network"' || true
 echo "== convergectl dump"
 "$convergectl" dump
 echo "== convergectl stopp / rmp"

@@ -27,6 +27,7 @@ _LIBS = {
     "gtest": ["gmock", "gtest"],
     "benchmark": ["benchmark"],
     "json": ["nlohmann_json"],
+    "httplib": ["cpp-httplib"],
 }
 
 def _pkg_config(ctx, flag, modules):

@@ -1,5 +1,6 @@
 #include "cmd/convergectl/dump.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/proto_json.h"
@@ -101,6 +102,16 @@ void AppendText(const SandboxRecord& record, const DumpOptions& options, std::st
 
 }  // namespace
 
+bool Selected(const SandboxRecord& record, const DumpOptions& options) {
+  if (options.diff_only && IsConverged(record)) return false;
+  if (!absl::StartsWith(record.id, options.id)) return false;
+  if (options.name.empty() && options.pod_namespace.empty()) return true;
+  if (!record.desired) return false;
+  const auto& metadata = record.desired->config().metadata();
+  return (options.name.empty() || metadata.name() == options.name) &&
+         (options.pod_namespace.empty() || metadata.namespace_() == options.pod_namespace);
+}
+
 bool IsConverged(const SandboxRecord& record) {
   if (!record.desired) return !record.actual.has_value();
   if (record.desired->stage() == records::SANDBOX_STAGE_REMOVED) return !record.actual.has_value();
@@ -113,7 +124,7 @@ std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOpti
   std::string out;
   std::vector<const SandboxRecord*> shown;
   for (const SandboxRecord& record : records) {
-    if (!options.diff_only || !IsConverged(record)) shown.push_back(&record);
+    if (Selected(record, options)) shown.push_back(&record);
   }
   if (options.json) {
     out = "[";

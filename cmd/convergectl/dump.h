@@ -16,12 +16,20 @@ struct DumpOptions {
   bool json = false;
   // Only sandboxes whose actual state has not caught up with desired.
   bool diff_only = false;
+  // Only sandboxes whose id starts with `id`, and whose pod has this name
+  // and namespace (empty: any).
+  std::string id;
+  std::string name;
+  std::string pod_namespace;
   absl::Time now = absl::Now();
 };
 
 // True when the reconciler has observed the current desired generation and
 // nothing is left to tear down.
 bool IsConverged(const SandboxRecord& record);
+
+// Whether `record` passes the filters in `options`.
+bool Selected(const SandboxRecord& record, const DumpOptions& options);
 
 std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOptions& options);
 

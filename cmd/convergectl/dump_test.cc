@@ -75,6 +75,25 @@ TEST(FormatDump, NetworkShowsIpsAndTheCachedSource) {
       << text;
 }
 
+TEST(Selected, FiltersByIdPrefixNameAndNamespace) {
+  SandboxRecord record = Ready("abc123");
+  DumpOptions options;
+  EXPECT_TRUE(Selected(record, options));
+  options.id = "abc";
+  EXPECT_TRUE(Selected(record, options));
+  options.id = "abd";
+  EXPECT_FALSE(Selected(record, options));
+  options.id.clear();
+  options.name = "web";
+  options.pod_namespace = "default";
+  EXPECT_TRUE(Selected(record, options));
+  options.pod_namespace = "kube-system";
+  EXPECT_FALSE(Selected(record, options));
+  record.desired.reset();
+  options.pod_namespace.clear();
+  EXPECT_FALSE(Selected(record, options)) << "an orphan has no pod name";
+}
+
 TEST(FormatDump, JsonCarriesBothRecords) {
   DumpOptions options;
   options.json = true;

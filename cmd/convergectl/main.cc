@@ -31,6 +31,9 @@ ABSL_FLAG(absl::Duration, timeout, absl::Minutes(4), "How long a CRI call may ta
 ABSL_FLAG(bool, json, false, "dump: JSON output");
 ABSL_FLAG(bool, diff, false, "dump: only sandboxes that have not converged");
 ABSL_FLAG(bool, quiet, false, "pods: only print ids");
+ABSL_FLAG(std::string, id, "", "dump: only sandboxes whose id starts with this");
+ABSL_FLAG(std::string, name, "", "dump: only pods with this name");
+ABSL_FLAG(std::string, namespace, "", "dump: only pods in this namespace");
 
 namespace {
 
@@ -45,8 +48,9 @@ Commands:
   inspectp ID          pod sandbox status, with desired and actual records
   stopp ID...          stop pod sandboxes
   rmp ID...            remove pod sandboxes
-  dump                 desired vs actual state from the store (--root, --json, --diff);
-                       works while converged runs and after it died
+  dump                 desired vs actual state from the store (--root, --json, --diff,
+                       --id PREFIX, --name NAME, --namespace NS); works while
+                       converged runs and after it died
 )";
 
 int Fail(const std::string& what) {
@@ -178,6 +182,9 @@ int Dump() {
   converge::DumpOptions options;
   options.json = absl::GetFlag(FLAGS_json);
   options.diff_only = absl::GetFlag(FLAGS_diff);
+  options.id = absl::GetFlag(FLAGS_id);
+  options.name = absl::GetFlag(FLAGS_name);
+  options.pod_namespace = absl::GetFlag(FLAGS_namespace);
   std::fputs(converge::FormatDump(*records, options).c_str(), stdout);
   return 0;
 }

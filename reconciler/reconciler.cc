@@ -3,6 +3,9 @@
 
 #include <dirent.h>
 
+#include <algorithm>
+#include <map>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
@@ -27,17 +30,31 @@ absl::StatusOr<std::unique_ptr<Reconciler>> Reconciler::Create(ActualWriter* sto
   }
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<WorkQueue> queue,
                             WorkQueue::Create(clock, options.queue));
-  return std::unique_ptr<Reconciler>(
-      new Reconciler(store, executors, std::move(options), clock, std::move(queue)));
+  std::unique_ptr<metrics::Registry> own_registry;
+  if (options.metrics == nullptr) {
+    own_registry = std::make_unique<metrics::Registry>();
+    options.metrics = own_registry.get();
+  }
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<ReconcilerMetrics> metrics,
+                            ReconcilerMetrics::Create(options.metrics));
+  std::unique_ptr<Reconciler> reconciler(
+      new Reconciler(store, executors, std::move(options), clock, std::move(queue),
+                     std::move(own_registry), std::move(metrics)));
+  CONVERGE_RETURN_IF_ERROR(reconciler->RegisterStateMetrics());
+  return reconciler;
 }
 
 Reconciler::Reconciler(ActualWriter* store, Executors executors, ReconcilerOptions options,
-                       Clock* clock, std::unique_ptr<WorkQueue> queue)
+                       Clock* clock, std::unique_ptr<WorkQueue> queue,
+                       std::unique_ptr<metrics::Registry> own_registry,
+                       std::unique_ptr<ReconcilerMetrics> metrics)
     : store_(store),
       executors_(executors),
       options_(std::move(options)),
       clock_(clock),
-      queue_(std::move(queue)) {
+      queue_(std::move(queue)),
+      own_registry_(std::move(own_registry)),
+      metrics_(std::move(metrics)) {
   // Desired writes wake the pod's key; the reconciler's own actual writes
   // must not, or every pass would schedule the next.
   listener_ = store_->AddListener([this](const std::string& id, StateReader::Family family) {
@@ -48,6 +65,70 @@ Reconciler::Reconciler(ActualWriter* store, Executors executors, ReconcilerOptio
 Reconciler::~Reconciler() {
   Stop();
   store_->RemoveListener(listener_);
+  // The registry may outlive us: nothing it runs at scrape time may point here.
+  if (queue_depth_ != nullptr) (void)queue_depth_->RemoveCallback({});
+  if (state_hook_ != 0) options_.metrics->RemoveScrapeHook(state_hook_);
+}
+
+absl::Status Reconciler::RegisterStateMetrics() {
+  metrics::Registry* registry = options_.metrics;
+  CONVERGE_ASSIGN_OR_RETURN(
+      queue_depth_, registry->AddGauge("converge_reconcile_queue_depth",
+                                       "Pods waiting for a reconcile worker.", {}));
+  CONVERGE_RETURN_IF_ERROR(
+      queue_depth_->AddCallback({}, [this] { return static_cast<double>(queue_->Len()); }));
+  CONVERGE_ASSIGN_OR_RETURN(
+      objects_, registry->AddGauge("converge_objects",
+                                   "Objects known to the store, by kind and state (pending: "
+                                   "desired only; removing: tombstone still being torn down).",
+                                   {"kind", "state"}));
+  CONVERGE_ASSIGN_OR_RETURN(
+      unconverged_,
+      registry->AddGauge("converge_unconverged_objects",
+                         "Objects whose actual state does not match desired yet, by kind.",
+                         {"kind"}));
+  CONVERGE_ASSIGN_OR_RETURN(
+      oldest_unconverged_,
+      registry->AddGauge("converge_oldest_unconverged_seconds",
+                         "How long the longest-waiting unconverged object has waited, by kind.",
+                         {"kind"}));
+  state_hook_ = registry->AddScrapeHook("reconciler state", [this] { return RefreshStateMetrics(); });
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::RefreshStateMetrics() {
+  std::map<std::string, int> by_state = {
+      {"pending", 0}, {"creating", 0}, {"ready", 0}, {"notready", 0}, {"removing", 0}, {"orphan", 0}};
+  int unconverged = 0;
+  absl::Duration oldest = absl::ZeroDuration();
+  const absl::Time now = clock_->Now();
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    std::string state;
+    if (!record.desired) {
+      state = "orphan";
+    } else if (record.desired->stage() == records::SANDBOX_STAGE_REMOVED) {
+      state = "removing";
+    } else if (!record.actual) {
+      state = "pending";
+    } else if (record.actual->phase() == records::SANDBOX_PHASE_READY) {
+      state = "ready";
+    } else if (record.actual->phase() == records::SANDBOX_PHASE_NOTREADY) {
+      state = "notready";
+    } else {
+      state = "creating";
+    }
+    ++by_state[state];
+    if (!IsConverged(record)) {
+      ++unconverged;
+      if (record.desired) {
+        oldest = std::max(oldest, now - absl::FromUnixNanos(record.desired->updated_at_unix_nanos()));
+      }
+    }
+  }
+  for (const auto& [state, count] : by_state) objects_->WithLabels({"sandbox", state})->Set(count);
+  unconverged_->WithLabels({"sandbox"})->Set(unconverged);
+  oldest_unconverged_->WithLabels({"sandbox"})->Set(absl::ToDoubleSeconds(oldest));
+  return absl::OkStatus();
 }
 
 std::string Reconciler::PinRoot() const { return absl::StrCat(options_.state_dir, "/ns"); }
@@ -92,10 +173,13 @@ bool Reconciler::Stopping() {
 
 void Reconciler::Worker() {
   while (std::optional<std::string> id = queue_->Get()) {
+    const absl::Time start = absl::Now();
     absl::Status status = ReconcileSandbox(*id);
+    metrics_->ObservePass(absl::Now() - start, status.ok());
     if (status.ok()) {
       queue_->Forget(*id);
     } else {
+      metrics_->CountRetry();
       absl::Duration retry = queue_->AddRateLimited(*id);
       absl::Status recorded = RecordRetry(*id, retry);
       if (!recorded.ok()) {

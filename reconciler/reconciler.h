@@ -31,7 +31,9 @@
 #include "executors/namespace/namespace.h"
 #include "executors/network/network.h"
 #include "reconciler/health.h"
+#include "metrics/metrics.h"
 #include "reconciler/pod_actions.h"
+#include "reconciler/reconciler_metrics.h"
 #include "reconciler/workqueue.h"
 #include "store/store.h"
 
@@ -55,6 +57,9 @@ struct ReconcilerOptions {
   int workers = 4;
   absl::Duration resync_period = absl::Seconds(10);
   WorkQueue::Options queue;
+  // Where the reconciler's metrics are registered; a private registry when
+  // null (tests). Must outlive the reconciler.
+  metrics::Registry* metrics = nullptr;
 };
 
 class Reconciler final : public HealthReporter {
@@ -82,7 +87,11 @@ class Reconciler final : public HealthReporter {
 
  private:
   Reconciler(ActualWriter* store, Executors executors, ReconcilerOptions options, Clock* clock,
-             std::unique_ptr<WorkQueue> queue);
+             std::unique_ptr<WorkQueue> queue, std::unique_ptr<metrics::Registry> own_registry,
+             std::unique_ptr<ReconcilerMetrics> metrics);
+  absl::Status RegisterStateMetrics();
+  // Scrape hook: objects by state, unconverged objects, the oldest's age.
+  absl::Status RefreshStateMetrics();
 
   void Worker();
   bool Stopping();
@@ -111,6 +120,13 @@ class Reconciler final : public HealthReporter {
   const ReconcilerOptions options_;
   Clock* const clock_;
   const std::unique_ptr<WorkQueue> queue_;
+  const std::unique_ptr<metrics::Registry> own_registry_;  // when none was given
+  const std::unique_ptr<ReconcilerMetrics> metrics_;
+  metrics::GaugeFamily* queue_depth_ = nullptr;
+  metrics::GaugeFamily* objects_ = nullptr;
+  metrics::GaugeFamily* unconverged_ = nullptr;
+  metrics::GaugeFamily* oldest_unconverged_ = nullptr;
+  metrics::Registry::ScrapeHookId state_hook_ = 0;
 
   StateReader::ListenerId listener_;
   std::vector<std::thread> threads_;

@@ -145,6 +145,7 @@ absl::Status Reconciler::Apply(const PodActions& plan, const SandboxRecord& reco
     const PodAction& step = plan.steps[i];
     CrashPoint(absl::StrCat("before:", PodActionKindName(step.kind)));
     absl::Status status = ApplyStep(step, record, layout, actual);
+    metrics_->CountAction(step.kind, status.ok());
     CrashPoint(absl::StrCat("after:", PodActionKindName(step.kind)));
     if (!status.ok()) {
       return Annotate(status, "step ", i + 1, "/", plan.steps.size(), " ",
@@ -172,7 +173,9 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       actual->set_boot_id(options_.boot_id);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
       CrashPoint("persisted:create-namespaces");
-      return executors_.namespaces->Create(pins, SetupFor(*record.desired, pins));
+      return metrics_->TimeExecutor("namespace", "create", [&] {
+        return executors_.namespaces->Create(pins, SetupFor(*record.desired, pins));
+      });
     }
     case PodAction::Kind::kSetupNetwork: {
       // Marked first, and durably: teardown is owed even if setup dies half
@@ -181,7 +184,9 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       CONVERGE_RETURN_IF_ERROR(Persist(actual, ActualWriter::Durability::kSynced));
       CrashPoint("persisted:setup-network");
       CONVERGE_ASSIGN_OR_RETURN(NetworkRequest request, NetworkRequestFor(record, *actual));
-      CONVERGE_ASSIGN_OR_RETURN(NetworkResult result, executors_.network->Setup(request));
+      CONVERGE_ASSIGN_OR_RETURN(
+          NetworkResult result,
+          metrics_->TimeExecutor("network", "setup", [&] { return executors_.network->Setup(request); }));
       actual->set_network_result(result.result_json);
       actual->clear_ips();
       for (const std::string& ip : result.ips) actual->add_ips(ip);
@@ -193,13 +198,16 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       actual->set_boot_id(options_.boot_id);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
       CrashPoint("persisted:create-cgroup");
-      return executors_.cgroups->Create(layout.cgroup_path);
+      return metrics_->TimeExecutor("cgroup", "create",
+                                    [&] { return executors_.cgroups->Create(layout.cgroup_path); });
     case PodAction::Kind::kWriteFiles: {
       actual->set_files_dir(layout.files_dir);
       CONVERGE_RETURN_IF_ERROR(Persist(actual));
       CONVERGE_ASSIGN_OR_RETURN(std::string host_resolv_conf, executors_.files->HostResolvConf());
-      return executors_.files->Write(layout.files_dir,
-                                     RenderPodFiles(*record.desired, host_resolv_conf));
+      return metrics_->TimeExecutor("files", "write", [&] {
+        return executors_.files->Write(layout.files_dir,
+                                       RenderPodFiles(*record.desired, host_resolv_conf));
+      });
     }
     case PodAction::Kind::kMarkReady:
       actual->set_phase(records::SANDBOX_PHASE_READY);
@@ -215,7 +223,8 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       cached.result_json = actual->network_result();
       cached.ips.assign(actual->ips().begin(), actual->ips().end());
       CONVERGE_ASSIGN_OR_RETURN(NetworkRequest request, NetworkRequestFor(record, *actual));
-      CONVERGE_RETURN_IF_ERROR(executors_.network->Teardown(request, cached));
+      CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor(
+          "network", "teardown", [&] { return executors_.network->Teardown(request, cached); }));
       actual->set_network_attached(false);
       actual->set_network_ready(false);
       actual->clear_network_result();
@@ -225,22 +234,30 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
     case PodAction::Kind::kRemoveNamespaces:
       // Network teardown comes first in the plan: CNI DEL needs the netns.
       while (actual->pins_size() > 0) {
-        CONVERGE_RETURN_IF_ERROR(executors_.namespaces->Remove(actual->pins(0).path()));
+        CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor(
+            "namespace", "remove", [&] { return executors_.namespaces->Remove(actual->pins(0).path()); }));
         CrashPoint("removed-pin");
         actual->mutable_pins()->DeleteSubrange(0, 1);
         CONVERGE_RETURN_IF_ERROR(Persist(actual));
       }
       return absl::OkStatus();
     case PodAction::Kind::kRemoveCgroup:
-      CONVERGE_RETURN_IF_ERROR(executors_.cgroups->Remove(actual->cgroup_path()));
+      CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor(
+          "cgroup", "remove", [&] { return executors_.cgroups->Remove(actual->cgroup_path()); }));
       actual->clear_cgroup_path();
       return Persist(actual);
     case PodAction::Kind::kRemoveFiles:
-      CONVERGE_RETURN_IF_ERROR(executors_.files->Remove(actual->files_dir()));
+      CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor(
+          "files", "remove", [&] { return executors_.files->Remove(actual->files_dir()); }));
       actual->clear_files_dir();
       return Persist(actual);
     case PodAction::Kind::kDeleteActual:
-      return store_->DeleteSandboxActual(record.id);
+      CONVERGE_RETURN_IF_ERROR(store_->DeleteSandboxActual(record.id));
+      if (record.desired) {
+        metrics_->ObserveConvergence(clock_->Now() -
+                                     absl::FromUnixNanos(record.desired->updated_at_unix_nanos()));
+      }
+      return absl::OkStatus();
   }
   return absl::InternalError("unhandled pod action");
 }
@@ -261,6 +278,10 @@ absl::Status Reconciler::RecordOutcome(const SandboxRecord& record, SandboxActua
   const int64_t generation = record.desired ? record.desired->generation() : 0;
   actual.set_attempted_generation(generation);
   if (result.ok()) {
+    if (record.desired && actual.observed_generation() < generation) {
+      metrics_->ObserveConvergence(clock_->Now() -
+                                   absl::FromUnixNanos(record.desired->updated_at_unix_nanos()));
+    }
     actual.set_observed_generation(generation);
     actual.clear_last_error();
     actual.clear_last_error_code();

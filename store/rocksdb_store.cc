@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "rocksdb/db.h"
@@ -245,6 +246,8 @@ class RocksDbStore final : public Store {
     return Write(&batch, /*sync=*/true, key);
   }
 
+  void SetWriteObserver(WriteObserver observer) override { write_observer_ = std::move(observer); }
+
   uint64_t ApproximateSizeBytes() const override {
     uint64_t total = 0;
     for (const auto& [name, handle] : families_.by_name) {
@@ -276,7 +279,9 @@ class RocksDbStore final : public Store {
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view what) {
     rocksdb::WriteOptions options;
     options.sync = sync;
+    const absl::Time start = absl::Now();
     rocksdb::Status s = db_->Write(options, batch);
+    if (write_observer_) write_observer_(sync, absl::Now() - start);
     absl::Status status =
         s.ok() ? absl::OkStatus() : RocksDbError(s, absl::StrCat("write `", what, "`"));
     absl::MutexLock lock(&mu_);
@@ -305,6 +310,7 @@ class RocksDbStore final : public Store {
 
   const std::unique_ptr<rocksdb::DB> db_;
   const FamilyHandles families_;
+  WriteObserver write_observer_;  // Set before concurrent use, then only read.
 
   mutable absl::Mutex mu_;
   mutable absl::CondVar changed_;
@@ -320,12 +326,6 @@ class RocksDbStore final : public Store {
 };
 
 }  // namespace
-
-std::string SandboxNameKey(const runtime::v1::PodSandboxMetadata& metadata) {
-  // '/' cannot appear in Kubernetes names, namespaces or uids.
-  return absl::StrCat(metadata.namespace_(), "/", metadata.name(), "/",
-                      metadata.uid(), "/", metadata.attempt());
-}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   rocksdb::Options options;

@@ -40,6 +40,11 @@ struct SandboxRecord {
   std::optional<records::SandboxActual> actual;
 };
 
+// True when actual matches desired: the current desired generation is
+// observed without error, or, for a removal (or an orphan), nothing actual is
+// left.
+bool IsConverged(const SandboxRecord& record);
+
 // The identity kubelet retries RunPodSandbox with.
 std::string SandboxNameKey(const runtime::v1::PodSandboxMetadata& metadata);
 
@@ -118,6 +123,11 @@ class Store : public DesiredWriter, public ActualWriter {
 
   // Approximate on-disk size of the database, for metrics and the dump.
   virtual uint64_t ApproximateSizeBytes() const = 0;
+
+  // Called after every RocksDB write with whether it was synced and how long
+  // it took (metrics). Set once, before the store is shared.
+  using WriteObserver = std::function<void(bool synced, absl::Duration took)>;
+  virtual void SetWriteObserver(WriteObserver observer) = 0;
 };
 
 }  // namespace converge

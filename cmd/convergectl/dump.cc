@@ -112,14 +112,6 @@ bool Selected(const SandboxRecord& record, const DumpOptions& options) {
          (options.pod_namespace.empty() || metadata.namespace_() == options.pod_namespace);
 }
 
-bool IsConverged(const SandboxRecord& record) {
-  if (!record.desired) return !record.actual.has_value();
-  if (record.desired->stage() == records::SANDBOX_STAGE_REMOVED) return !record.actual.has_value();
-  return record.actual.has_value() &&
-         record.actual->observed_generation() >= record.desired->generation() &&
-         record.actual->last_error().empty();
-}
-
 std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOptions& options) {
   std::string out;
   std::vector<const SandboxRecord*> shown;

@@ -24,10 +24,6 @@ struct DumpOptions {
   absl::Time now = absl::Now();
 };
 
-// True when the reconciler has observed the current desired generation and
-// nothing is left to tear down.
-bool IsConverged(const SandboxRecord& record);
-
 // Whether `record` passes the filters in `options`.
 bool Selected(const SandboxRecord& record, const DumpOptions& options);
 

@@ -12,9 +12,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "api/cri_metrics.h"
 #include "api/runtime_service.h"
 #include "api/tombstones.h"
 #include "cmd/converged/config.h"
+#include "cmd/converged/http_endpoint.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -26,6 +28,8 @@
 #include "executors/network/loopback_network.h"
 #include "executors/network/pod_network.h"
 #include "grpcpp/grpcpp.h"
+#include "metrics/metrics.h"
+#include "metrics/process_metrics.h"
 #include "reconciler/reconciler.h"
 #include "store/store.h"
 
@@ -90,6 +94,27 @@ std::string NewSandboxId() {
   return id;
 }
 
+// Process metrics, the state store's write latency and size.
+absl::Status RegisterDaemonMetrics(metrics::Registry* registry, Store* store) {
+  CONVERGE_RETURN_IF_ERROR(
+      metrics::RegisterProcessMetrics(registry, {CONVERGE_VERSION, "/proc"}));
+  CONVERGE_ASSIGN_OR_RETURN(
+      metrics::HistogramFamily * writes,
+      registry->AddHistogram("converge_store_write_duration_seconds",
+                             "RocksDB write latency, by whether the write was synced to disk.",
+                             {"synced"}, metrics::ExponentialBuckets(0.00005, 2, 18)));
+  metrics::Histogram* synced = writes->WithLabels({"true"});
+  metrics::Histogram* buffered = writes->WithLabels({"false"});
+  store->SetWriteObserver([synced, buffered](bool sync, absl::Duration took) {
+    (sync ? synced : buffered)->Observe(absl::ToDoubleSeconds(took));
+  });
+  return registry
+      ->AddCallbackGauge("converge_store_size_bytes",
+                         "Approximate size of the state store (SST files and memtables).",
+                         [store] { return static_cast<double>(store->ApproximateSizeBytes()); })
+      .status();
+}
+
 }  // namespace
 
 absl::Status RunDaemon(const config::DaemonConfig& config,
@@ -104,6 +129,9 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   // here, before it could take over the first one's socket.
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(config.root() + "/db"));
   CONVERGE_RETURN_IF_ERROR(ClaimSocketPath(config.socket()));
+
+  metrics::Registry registry;
+  CONVERGE_RETURN_IF_ERROR(RegisterDaemonMetrics(&registry, store.get()));
   CONVERGE_ASSIGN_OR_RETURN(std::string boot_id, ReadBootId());
   CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> last_boot, store->GetMeta("boot_id"));
   if (last_boot && *last_boot != boot_id) {
@@ -132,6 +160,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   options.boot_id = boot_id;
   options.workers = config.workers();
   options.resync_period = resync;
+  options.metrics = &registry;
   CONVERGE_ASSIGN_OR_RETURN(
       std::unique_ptr<Reconciler> reconciler,
       Reconciler::Create(store.get(), Executors{&namespaces, cgroups.get(), &network, &files}, options,
@@ -144,7 +173,12 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   TombstoneJanitor janitor(store.get());
   RuntimeServiceImpl runtime_service(store.get(), reconciler.get(), service_options);
   ImageServiceImpl image_service;
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CriMetricsInterceptorFactory> cri_metrics,
+                            CriMetricsInterceptorFactory::Create(&registry));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::move(cri_metrics));
   grpc::ServerBuilder builder;
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort("unix://" + config.socket(), grpc::InsecureServerCredentials());
   builder.RegisterService(&runtime_service);
   builder.RegisterService(&image_service);
@@ -161,8 +195,18 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
     reconciler->Stop();
     return status;
   }
-  log->info("converged {} serving CRI socket={} root={} state={}", CONVERGE_VERSION,
-            config.socket(), config.root(), config.state());
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> endpoint =
+      HttpEndpoint::Start(config.metrics_address(), &registry);
+  if (!endpoint.ok()) {
+    server->Shutdown();
+    reconciler->Stop();
+    return endpoint.status();
+  }
+  const std::string metrics_host =
+      config.metrics_address().substr(0, config.metrics_address().rfind(':'));
+  log->info("converged {} serving CRI socket={} metrics=http://{}:{}/metrics root={} state={}",
+            CONVERGE_VERSION, config.socket(), metrics_host, (*endpoint)->port(), config.root(),
+            config.state());
 
   wait_for_stop();
 
@@ -173,6 +217,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   store->CancelWaits();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   reconciler->Stop();
+  (*endpoint)->Stop();
   return absl::OkStatus();
 }
 

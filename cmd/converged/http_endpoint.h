@@ -1,0 +1,43 @@
+// converged's HTTP endpoint (loopback by default): Prometheus metrics at
+// /metrics. Served by cpp-httplib on its own threads.
+//
+//   CONVERGE_ASSIGN_OR_RETURN(auto endpoint, HttpEndpoint::Start("127.0.0.1:9338", &registry));
+//   ...
+//   endpoint->Stop();
+#ifndef CONVERGE_CMD_CONVERGED_HTTP_ENDPOINT_H_
+#define CONVERGE_CMD_CONVERGED_HTTP_ENDPOINT_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "metrics/metrics.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace converge {
+
+class HttpEndpoint {
+ public:
+  // Binds `address` ("host:port"; port 0 picks a free one) and serves.
+  static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(const std::string& address,
+                                                             const metrics::Registry* registry);
+  ~HttpEndpoint();
+
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  HttpEndpoint() = default;
+
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace converge
+
+#endif  // CONVERGE_CMD_CONVERGED_HTTP_ENDPOINT_H_

@@ -1,0 +1,70 @@
+// The reconciler's Prometheus metrics:
+//
+//   converge_reconcile_duration_seconds{result}          one pass over one pod
+//   converge_reconcile_retries_total                     passes that failed and were requeued
+//   converge_reconcile_actions_total{action, result}     plan steps applied
+//   converge_convergence_seconds{kind}                   desired write -> actual matches
+//   converge_executor_operation_duration_seconds{executor, operation}
+//   converge_executor_errors_total{executor, operation}
+//
+// plus, computed at scrape time by the Reconciler: queue depth, objects by
+// state, unconverged objects and the age of the oldest.
+#ifndef CONVERGE_RECONCILER_RECONCILER_METRICS_H_
+#define CONVERGE_RECONCILER_RECONCILER_METRICS_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "metrics/metrics.h"
+#include "reconciler/pod_actions.h"
+
+namespace converge {
+
+class ReconcilerMetrics {
+ public:
+  static absl::StatusOr<std::unique_ptr<ReconcilerMetrics>> Create(metrics::Registry* registry);
+
+  void ObservePass(absl::Duration duration, bool ok);
+  void CountRetry() { retries_->WithLabels({})->Increment(); }
+  void CountAction(PodAction::Kind kind, bool ok);
+  void ObserveConvergence(absl::Duration latency) {
+    convergence_->WithLabels({"sandbox"})->Observe(absl::ToDoubleSeconds(latency));
+  }
+
+  // Runs `operation` (returning absl::Status or absl::StatusOr<T>), timing it
+  // and counting its failure under executor/op.
+  template <typename Operation>
+  auto TimeExecutor(const char* executor, const char* op, Operation&& operation) {
+    const absl::Time start = absl::Now();
+    auto result = operation();
+    executor_durations_->WithLabels({executor, op})
+        ->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    if (!StatusOf(result).ok()) executor_errors_->WithLabels({executor, op})->Increment();
+    return result;
+  }
+
+  metrics::Registry* registry() const { return registry_; }
+
+ private:
+  ReconcilerMetrics() = default;
+
+  static const absl::Status& StatusOf(const absl::Status& status) { return status; }
+  template <typename T>
+  static absl::Status StatusOf(const absl::StatusOr<T>& status_or) {
+    return status_or.status();
+  }
+
+  metrics::Registry* registry_ = nullptr;
+  metrics::HistogramFamily* passes_ = nullptr;
+  metrics::CounterFamily* retries_ = nullptr;
+  metrics::CounterFamily* actions_ = nullptr;
+  metrics::HistogramFamily* convergence_ = nullptr;
+  metrics::HistogramFamily* executor_durations_ = nullptr;
+  metrics::CounterFamily* executor_errors_ = nullptr;
+};
+
+}  // namespace converge
+
+#endif  // CONVERGE_RECONCILER_RECONCILER_METRICS_H_

@@ -62,6 +62,19 @@ struct ReconcilerOptions {
   metrics::Registry* metrics = nullptr;
 };
 
+// What the host shows for one sandbox right now, and where that disagrees
+// with the stored actual record (for operators; see `convergectl dump --live`).
+struct LiveObservation {
+  std::string id;
+  ObservedSandbox observed;
+  std::vector<std::string> disagreements;
+  std::string error;  // observing failed
+};
+
+// Compares an observation with the recorded handles. Pure.
+std::vector<std::string> Disagreements(const records::SandboxActual& actual,
+                                       const ObservedSandbox& observed);
+
 class Reconciler final : public HealthReporter {
  public:
   static absl::StatusOr<std::unique_ptr<Reconciler>> Create(ActualWriter* store,
@@ -82,6 +95,10 @@ class Reconciler final : public HealthReporter {
 
   absl::Status NetworkReadiness() const override;
 
+  // Observes every known sandbox now, without changing anything. A pass in
+  // flight may make a sandbox look momentarily inconsistent.
+  std::vector<LiveObservation> ObserveLive();
+
   std::string PinPath(const std::string& id, const std::string& kind) const;
   std::string PinRoot() const;
 
@@ -100,6 +117,8 @@ class Reconciler final : public HealthReporter {
   void RefreshNetworkReadiness();
   absl::Status CollectOrphanPins();
 
+  // Where the sandbox's objects are: from desired, overridden by recorded handles.
+  SandboxLayout LayoutOf(const SandboxRecord& record) const;
   absl::StatusOr<ObservedSandbox> Observe(const SandboxRecord& record,
                                           const SandboxLayout& layout);
   // Applies `plan` step by step, persisting `actual` as it goes.

@@ -340,6 +340,25 @@ TEST_F(ReconcilerTest, ResyncDoesNotCutBackoffShort) {
   reconciler_->Stop();
 }
 
+TEST_F(ReconcilerTest, ObserveLiveReportsWhereTheHostDisagrees) {
+  PutDesired(records::SANDBOX_STAGE_READY, 1);
+  ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
+  std::vector<LiveObservation> live = reconciler_->ObserveLive();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_TRUE(live[0].disagreements.empty());
+  EXPECT_TRUE(live[0].observed.cgroup_exists);
+
+  namespaces_.DropPin(Pin("net"));
+  files_.DropDir(state_ + "/sandboxes/pod1");
+  live = reconciler_->ObserveLive();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].disagreements,
+            (std::vector<std::string>{
+                "net pin `" + Pin("net") + "` is recorded but not mounted",
+                "files in `" + state_ + "/sandboxes/pod1` are recorded but missing"}));
+  EXPECT_EQ(Actual().phase(), records::SANDBOX_PHASE_READY) << "observing changes nothing";
+}
+
 TEST_F(ReconcilerTest, NetworkReadinessComesFromTheExecutor) {
   std::filesystem::create_directories(state_ + "/ns");
   network_.SetReady(absl::FailedPreconditionError("CNI is not configured"));

@@ -103,21 +103,64 @@ absl::StatusOr<ObservedSandbox> Reconciler::Observe(const SandboxRecord& record,
   return observed;
 }
 
+std::vector<std::string> Disagreements(const SandboxActual& actual,
+                                       const ObservedSandbox& observed) {
+  std::vector<std::string> out;
+  if (!observed.same_boot) out.push_back("handles are from another boot");
+  for (const auto& pin : actual.pins()) {
+    if (!observed.mounted_pins.contains(pin.kind())) {
+      out.push_back(absl::StrCat(pin.kind(), " pin `", pin.path(), "` is recorded but not mounted"));
+    }
+  }
+  for (const std::string& kind : observed.mounted_pins) {
+    if (!HasPin(actual, kind)) out.push_back(absl::StrCat(kind, " pin is mounted but not recorded"));
+  }
+  if (!actual.cgroup_path().empty() && !observed.cgroup_exists) {
+    out.push_back(absl::StrCat("cgroup `", actual.cgroup_path(), "` is recorded but missing"));
+  }
+  if (!actual.files_dir().empty() && !observed.files_present) {
+    out.push_back(absl::StrCat("files in `", actual.files_dir(), "` are recorded but missing"));
+  }
+  return out;
+}
+
+SandboxLayout Reconciler::LayoutOf(const SandboxRecord& record) const {
+  SandboxLayout layout;
+  if (record.desired) {
+    layout = LayoutFor(*record.desired, options_.default_cgroup_parent, options_.state_dir);
+  }
+  // A recorded handle wins over a recomputed one: the daemon's default parent
+  // may have changed since, and the recorded object is the one to undo.
+  if (record.actual && !record.actual->cgroup_path().empty()) {
+    layout.cgroup_path = record.actual->cgroup_path();
+  }
+  if (record.actual && !record.actual->files_dir().empty()) {
+    layout.files_dir = record.actual->files_dir();
+  }
+  return layout;
+}
+
+std::vector<LiveObservation> Reconciler::ObserveLive() {
+  std::vector<LiveObservation> out;
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    LiveObservation live;
+    live.id = record.id;
+    absl::StatusOr<ObservedSandbox> observed = Observe(record, LayoutOf(record));
+    if (!observed.ok()) {
+      live.error = observed.status().ToString();
+    } else {
+      live.observed = *observed;
+      if (record.actual) live.disagreements = Disagreements(*record.actual, *observed);
+    }
+    out.push_back(std::move(live));
+  }
+  return out;
+}
+
 absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   std::optional<SandboxRecord> record = store_->GetSandbox(id);
   if (!record) return absl::OkStatus();
-  SandboxLayout layout;
-  if (record->desired) {
-    layout = LayoutFor(*record->desired, options_.default_cgroup_parent, options_.state_dir);
-  }
-  // A recorded handle wins over a recomputed one: the daemon's default parent
-  // may have changed since, and the recorded cgroup is the one to undo.
-  if (record->actual && !record->actual->cgroup_path().empty()) {
-    layout.cgroup_path = record->actual->cgroup_path();
-  }
-  if (record->actual && !record->actual->files_dir().empty()) {
-    layout.files_dir = record->actual->files_dir();
-  }
+  const SandboxLayout layout = LayoutOf(*record);
 
   SandboxActual actual;
   if (record->actual) {

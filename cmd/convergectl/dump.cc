@@ -100,16 +100,62 @@ void AppendText(const SandboxRecord& record, const DumpOptions& options, std::st
   absl::StrAppend(out, "  boot id:    ", actual.boot_id().empty() ? "-" : actual.boot_id(), "\n");
 }
 
+void AppendLive(const LiveView& live, std::string* out) {
+  if (!live.error.empty()) {
+    absl::StrAppend(out, "  live:       cannot observe: ", live.error, "\n");
+    return;
+  }
+  absl::StrAppend(out, "  live:       pins mounted [", absl::StrJoin(live.mounted_pins, ","),
+                  "], cgroup ", live.cgroup_exists ? "present" : "absent", ", files ",
+                  live.files_present ? "present" : "absent",
+                  live.same_boot ? "" : ", handles from another boot", "\n");
+  for (const std::string& disagreement : live.disagreements) {
+    absl::StrAppend(out, "  DISAGREES:  ", disagreement, "\n");
+  }
+}
+
 }  // namespace
 
+const LiveView* LiveFor(const SandboxRecord& record, const DumpOptions& options) {
+  if (!options.live) return nullptr;
+  auto it = options.live->find(record.id);
+  return it == options.live->end() ? nullptr : &it->second;
+}
+
 bool Selected(const SandboxRecord& record, const DumpOptions& options) {
-  if (options.diff_only && IsConverged(record)) return false;
+  const LiveView* live = LiveFor(record, options);
+  const bool disagrees = live != nullptr && (!live->disagreements.empty() || !live->error.empty());
+  if (options.diff_only && IsConverged(record) && !disagrees) return false;
   if (!absl::StartsWith(record.id, options.id)) return false;
   if (options.name.empty() && options.pod_namespace.empty()) return true;
   if (!record.desired) return false;
   const auto& metadata = record.desired->config().metadata();
   return (options.name.empty() || metadata.name() == options.name) &&
          (options.pod_namespace.empty() || metadata.namespace_() == options.pod_namespace);
+}
+
+absl::StatusOr<std::map<std::string, LiveView>> ParseLiveObservations(absl::string_view json) {
+  nlohmann::json parsed = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || !parsed.contains("sandboxes") || !parsed["sandboxes"].is_array()) {
+    return absl::DataLossError("the daemon's /debug/observe answer is not the expected JSON");
+  }
+  std::map<std::string, LiveView> out;
+  try {  // nlohmann reports a field of the wrong type by throwing.
+  for (const nlohmann::json& entry : parsed["sandboxes"]) {
+    if (!entry.is_object() || !entry.contains("id") || !entry["id"].is_string()) continue;
+    LiveView view;
+    view.same_boot = entry.value("same_boot", true);
+    view.cgroup_exists = entry.value("cgroup_exists", false);
+    view.files_present = entry.value("files_present", false);
+    view.mounted_pins = entry.value("mounted_pins", std::vector<std::string>());
+    view.disagreements = entry.value("disagreements", std::vector<std::string>());
+    view.error = entry.value("error", std::string());
+    out[entry["id"].get<std::string>()] = std::move(view);
+  }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("the daemon's /debug/observe answer: ", e.what()));
+  }
+  return out;
 }
 
 std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOptions& options) {
@@ -137,6 +183,7 @@ std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOpti
   for (const SandboxRecord* record : shown) {
     absl::StrAppend(&out, "\n");
     AppendText(*record, options, &out);
+    if (const LiveView* live = LiveFor(*record, options)) AppendLive(*live, &out);
   }
   return out;
 }

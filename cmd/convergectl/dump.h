@@ -4,13 +4,31 @@
 #ifndef CONVERGE_CMD_CONVERGECTL_DUMP_H_
 #define CONVERGE_CMD_CONVERGECTL_DUMP_H_
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "store/store.h"
 
 namespace converge {
+
+// What the running daemon observes right now for one sandbox
+// (converged's /debug/observe).
+struct LiveView {
+  bool same_boot = true;
+  std::vector<std::string> mounted_pins;
+  bool cgroup_exists = false;
+  bool files_present = false;
+  std::vector<std::string> disagreements;
+  std::string error;
+};
+
+// Parses /debug/observe's JSON into views by sandbox id.
+absl::StatusOr<std::map<std::string, LiveView>> ParseLiveObservations(absl::string_view json);
 
 struct DumpOptions {
   bool json = false;
@@ -21,6 +39,10 @@ struct DumpOptions {
   std::string id;
   std::string name;
   std::string pod_namespace;
+  // With live observations, each sandbox also shows what the daemon sees now
+  // and where that disagrees with the stored record (--diff then also shows
+  // converged sandboxes that disagree).
+  std::optional<std::map<std::string, LiveView>> live;
   absl::Time now = absl::Now();
 };
 

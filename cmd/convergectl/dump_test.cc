@@ -94,6 +94,28 @@ TEST(Selected, FiltersByIdPrefixNameAndNamespace) {
   EXPECT_FALSE(Selected(record, options)) << "an orphan has no pod name";
 }
 
+TEST(FormatDump, LiveObservationsMarkDisagreements) {
+  auto live = ParseLiveObservations(R"({"observed_at":"x","sandboxes":[
+      {"id":"a","same_boot":true,"mounted_pins":["ipc","uts"],"cgroup_exists":true,
+       "files_present":true,"disagreements":["net pin `/run/converge/ns/a-net` is recorded but not mounted"],
+       "error":""}]})");
+  ASSERT_TRUE(live.ok()) << live.status();
+  DumpOptions options;
+  options.diff_only = true;
+  options.live = *live;
+  std::string text = FormatDump({Ready("a"), Ready("b")}, options);
+  EXPECT_NE(text.find("sandbox a  [converged]"), std::string::npos)
+      << "converged but disagreeing: shown by --diff\n" << text;
+  EXPECT_EQ(text.find("sandbox b"), std::string::npos) << text;
+  EXPECT_NE(text.find("  live:       pins mounted [ipc,uts], cgroup present, files present\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("  DISAGREES:  net pin `/run/converge/ns/a-net` is recorded but not mounted\n"),
+            std::string::npos) << text;
+  EXPECT_EQ(ParseLiveObservations("[]").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParseLiveObservations(R"({"sandboxes":[{"id":"a","mounted_pins":7}]})").status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
 TEST(FormatDump, JsonCarriesBothRecords) {
   DumpOptions options;
   options.json = true;

@@ -16,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "api/cri/api.grpc.pb.h"
@@ -23,6 +24,7 @@
 #include "common/proto_json.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "httplib.h"
 #include "store/view.h"
 
 ABSL_FLAG(std::string, socket, "/run/converge/converge.sock", "converged's CRI socket");
@@ -31,6 +33,9 @@ ABSL_FLAG(absl::Duration, timeout, absl::Minutes(4), "How long a CRI call may ta
 ABSL_FLAG(bool, json, false, "dump: JSON output");
 ABSL_FLAG(bool, diff, false, "dump: only sandboxes that have not converged");
 ABSL_FLAG(bool, quiet, false, "pods: only print ids");
+ABSL_FLAG(bool, live, false,
+          "dump: also ask the running daemon what it observes now (--metrics_address)");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9338", "converged's --metrics_address");
 ABSL_FLAG(std::string, id, "", "dump: only sandboxes whose id starts with this");
 ABSL_FLAG(std::string, name, "", "dump: only pods with this name");
 ABSL_FLAG(std::string, namespace, "", "dump: only pods in this namespace");
@@ -50,7 +55,8 @@ Commands:
   rmp ID...            remove pod sandboxes
   dump                 desired vs actual state from the store (--root, --json, --diff,
                        --id PREFIX, --name NAME, --namespace NS); works while
-                       converged runs and after it died
+                       converged runs and after it died. --live adds what the
+                       running daemon observes now and where it disagrees
 )";
 
 int Fail(const std::string& what) {
@@ -174,6 +180,27 @@ int ForEachId(const std::vector<std::string>& ids, const char* verb, const char*
   return failures == 0 ? 0 : 1;
 }
 
+absl::StatusOr<std::map<std::string, converge::LiveView>> FetchLiveObservations(
+    const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("--metrics_address \"", address, "\" is not host:port"));
+  }
+  httplib::Client client(address.substr(0, colon), port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(absl::ToInt64Seconds(absl::GetFlag(FLAGS_timeout)));
+  httplib::Result result = client.Get("/debug/observe");
+  if (!result) {
+    return absl::UnavailableError(absl::StrCat("cannot reach converged at http://", address,
+                                               "/debug/observe: ", httplib::to_string(result.error())));
+  }
+  if (result->status != 200) {
+    return absl::UnavailableError(absl::StrCat("converged answered ", result->status, ": ", result->body));
+  }
+  return converge::ParseLiveObservations(result->body);
+}
+
 int Dump() {
   auto view = converge::StoreView::Open(absl::GetFlag(FLAGS_root) + "/db");
   if (!view.ok()) return Fail(std::string(view.status().message()));
@@ -185,6 +212,11 @@ int Dump() {
   options.id = absl::GetFlag(FLAGS_id);
   options.name = absl::GetFlag(FLAGS_name);
   options.pod_namespace = absl::GetFlag(FLAGS_namespace);
+  if (absl::GetFlag(FLAGS_live)) {
+    auto live = FetchLiveObservations(absl::GetFlag(FLAGS_metrics_address));
+    if (!live.ok()) return Fail(std::string(live.status().message()));
+    options.live = *std::move(live);
+  }
   std::fputs(converge::FormatDump(*records, options).c_str(), stdout);
   return 0;
 }

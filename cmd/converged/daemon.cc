@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/random/random.h"
@@ -30,6 +31,7 @@
 #include "grpcpp/grpcpp.h"
 #include "metrics/metrics.h"
 #include "metrics/process_metrics.h"
+#include "nlohmann/json.hpp"
 #include "reconciler/reconciler.h"
 #include "store/store.h"
 
@@ -115,6 +117,26 @@ absl::Status RegisterDaemonMetrics(metrics::Registry* registry, Store* store) {
       .status();
 }
 
+std::string LiveObservationsJson(const std::vector<LiveObservation>& observations) {
+  nlohmann::json sandboxes = nlohmann::json::array();
+  for (const LiveObservation& live : observations) {
+    std::vector<std::string> pins(live.observed.mounted_pins.begin(),
+                                  live.observed.mounted_pins.end());
+    std::sort(pins.begin(), pins.end());
+    sandboxes.push_back({{"id", live.id},
+                         {"same_boot", live.observed.same_boot},
+                         {"mounted_pins", pins},
+                         {"cgroup_exists", live.observed.cgroup_exists},
+                         {"files_present", live.observed.files_present},
+                         {"disagreements", live.disagreements},
+                         {"error", live.error}});
+  }
+  nlohmann::json out = {
+      {"observed_at", absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone())},
+      {"sandboxes", sandboxes}};
+  return out.dump();
+}
+
 }  // namespace
 
 absl::Status RunDaemon(const config::DaemonConfig& config,
@@ -196,7 +218,8 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
     return status;
   }
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> endpoint =
-      HttpEndpoint::Start(config.metrics_address(), &registry);
+      HttpEndpoint::Start(config.metrics_address(), &registry,
+                          [&reconciler] { return LiveObservationsJson(reconciler->ObserveLive()); });
   if (!endpoint.ok()) {
     server->Shutdown();
     reconciler->Stop();

@@ -6,8 +6,17 @@
 
 namespace converge {
 
+namespace {
+
+bool IsLoopback(const std::string& remote) {
+  return remote == "::1" || remote.rfind("127.", 0) == 0 || remote.rfind("::ffff:127.", 0) == 0;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
-    const std::string& address, const metrics::Registry* registry) {
+    const std::string& address, const metrics::Registry* registry,
+    std::function<std::string()> observe_json) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
@@ -22,6 +31,15 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   endpoint->server_ = std::make_unique<httplib::Server>();
   endpoint->server_->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Exposition(), metrics::kContentType);
+  });
+  endpoint->server_->Get("/debug/observe", [observe_json = std::move(observe_json)](
+                                               const httplib::Request& req, httplib::Response& res) {
+    if (!IsLoopback(req.remote_addr)) {
+      res.status = 403;
+      res.set_content("/debug/observe is for loopback clients only\n", "text/plain");
+      return;
+    }
+    res.set_content(observe_json(), "application/json");
   });
   endpoint->port_ = port == 0 ? endpoint->server_->bind_to_any_port(host)
                               : (endpoint->server_->bind_to_port(host, port) ? port : -1);

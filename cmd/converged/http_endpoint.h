@@ -1,12 +1,16 @@
 // converged's HTTP endpoint (loopback by default): Prometheus metrics at
-// /metrics. Served by cpp-httplib on its own threads.
+// /metrics, and at /debug/observe what the daemon observes on the host right
+// now (JSON; answered to loopback clients only, whatever the bind address).
+// Served by cpp-httplib on its own threads.
 //
-//   CONVERGE_ASSIGN_OR_RETURN(auto endpoint, HttpEndpoint::Start("127.0.0.1:9338", &registry));
+//   CONVERGE_ASSIGN_OR_RETURN(auto endpoint,
+//       HttpEndpoint::Start("127.0.0.1:9338", &registry, [&] { return LiveJson(); }));
 //   ...
 //   endpoint->Stop();
 #ifndef CONVERGE_CMD_CONVERGED_HTTP_ENDPOINT_H_
 #define CONVERGE_CMD_CONVERGED_HTTP_ENDPOINT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,8 +27,9 @@ namespace converge {
 class HttpEndpoint {
  public:
   // Binds `address` ("host:port"; port 0 picks a free one) and serves.
-  static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(const std::string& address,
-                                                             const metrics::Registry* registry);
+  static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(
+      const std::string& address, const metrics::Registry* registry,
+      std::function<std::string()> observe_json);
   ~HttpEndpoint();
 
   void Stop();

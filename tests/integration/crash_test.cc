@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -45,6 +47,12 @@ TEST_P(SetupCrash, RestartConvergesAndLeavesNothing) {
                                "-net ip -o link show lo"));
   ASSERT_TRUE(lo.ok()) << lo.status();
   EXPECT_THAT(*lo, ::testing::HasSubstr("UP,LOWER_UP"));
+  // And one IP: whatever the interrupted ADD allocated was released first.
+  auto status = daemon.PodStatus(*retried);
+  ASSERT_TRUE(status.ok()) << status.status();
+  const std::string ip = status->status().network().ip();
+  EXPECT_TRUE(env.InSubnet(ip)) << ip;
+  EXPECT_EQ(env.IpAllocations(), (std::map<std::string, std::string>{{ip, *retried}}));
 
   ASSERT_TRUE(daemon.StopPod(*retried).ok());
   ASSERT_TRUE(daemon.RemovePod(*retried).ok());
@@ -131,6 +139,14 @@ TEST(ExternalKill, DuringConcurrentRuns) {
     }
     auto pods = daemon.ListPods();
     ASSERT_THAT(*pods, SizeIs(kPods)) << "each retry found its pod; none doubled";
+    // Every IP held belongs to one of them, one each.
+    std::map<std::string, std::string> ips = env.IpAllocations();
+    EXPECT_THAT(ips, SizeIs(kPods));
+    for (const auto& [ip, owner] : ips) {
+      EXPECT_TRUE(std::any_of(pods->begin(), pods->end(),
+                              [&](const auto& pod) { return pod.id() == owner; }))
+          << ip << " held by " << owner;
+    }
     for (const auto& pod : *pods) {
       EXPECT_EQ(pod.state(), runtime::v1::SANDBOX_READY);
       ASSERT_TRUE(daemon.RemovePod(pod.id()).ok());

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -84,6 +85,51 @@ std::string RunfilePath(const std::string& workspace_relative) {
   return absl::StrCat(root, "/converge/", workspace_relative);
 }
 
+BackgroundProcess::BackgroundProcess(const std::string& command, const std::string& log_path) {
+  std::string shell = "/bin/sh", dash_c = "-c", script = command;
+  char* argv[] = {shell.data(), dash_c.data(), script.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  int rc = posix_spawn(&pid_, argv[0], &actions, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    pid_ = -1;
+    ADD_FAILURE() << "posix_spawn sh -c " << command << ": " << strerror(rc);
+  }
+}
+
+void BackgroundProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(-pid_, SIGKILL);
+  kill(pid_, SIGKILL);
+  int status;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+bool BackgroundProcess::WaitExit(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (pid_ > 0) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;
+    }
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
 absl::StatusOr<std::string> Shell(const std::string& command) {
   FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("popen failed");
@@ -98,9 +144,11 @@ absl::StatusOr<std::string> Shell(const std::string& command) {
   return out;
 }
 
-TestDaemon::TestDaemon(std::string name, std::string base_dir, std::string cgroup_parent)
+TestDaemon::TestDaemon(std::string name, std::string base_dir, std::string cgroup_parent,
+                       std::string cni_conf_dir, std::string cni_bin_dirs)
     : name_(std::move(name)),
-      cni_conf_dir_(absl::StrCat(base_dir, "/cni/net.d")),
+      cni_conf_dir_(std::move(cni_conf_dir)),
+      cni_bin_dirs_(std::move(cni_bin_dirs)),
       socket_(absl::StrCat(base_dir, "/", name_, ".sock")),
       root_(absl::StrCat(base_dir, "/", name_, "-root")),
       state_(absl::StrCat(base_dir, "/", name_, "-state")),
@@ -113,14 +161,20 @@ TestDaemon::~TestDaemon() {
 
 void TestDaemon::Start(const std::vector<std::string>& extra_flags, bool wait) {
   std::vector<std::string> args = {
+      // A test process that dies without its destructors must not leave a
+      // daemon behind: setpriv execs converged with a parent-death signal.
+      "/usr/bin/setpriv",
+      "--pdeathsig=KILL",
+      "--",
       RunfilePath("cmd/converged/converged"),
       "--socket=" + socket_,
       "--root=" + root_,
       "--state=" + state_,
       "--default_cgroup_parent=" + cgroup_parent_,
       "--cni_conf_dir=" + cni_conf_dir_,
-      "--cni_bin_dirs=/usr/lib/cni",
+      "--cni_bin_dirs=" + cni_bin_dirs_,
       "--resync_period=1s",
+      "--metrics_address=127.0.0.1:0",  // daemons run side by side
       "--log_level=debug",
   };
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
@@ -214,6 +268,7 @@ absl::StatusOr<std::string> TestDaemon::RunPod(const runtime::v1::PodSandboxConf
   runtime::v1::RunPodSandboxResponse response;
   absl::Status status = FromGrpc(stub_->RunPodSandbox(&context, request, &response));
   if (!status.ok()) return status;
+  See(response.pod_sandbox_id());
   return response.pod_sandbox_id();
 }
 
@@ -257,28 +312,59 @@ absl::StatusOr<std::vector<runtime::v1::PodSandbox>> TestDaemon::ListPods(
   runtime::v1::ListPodSandboxResponse response;
   absl::Status status = FromGrpc(stub_->ListPodSandbox(&context, request, &response));
   if (!status.ok()) return status;
+  for (const auto& item : response.items()) See(item.id());
   return std::vector<runtime::v1::PodSandbox>(response.items().begin(), response.items().end());
+}
+
+absl::StatusOr<runtime::v1::RuntimeCondition> TestDaemon::NetworkCondition() {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  runtime::v1::StatusResponse response;
+  absl::Status status =
+      FromGrpc(stub_->Status(&context, runtime::v1::StatusRequest(), &response));
+  if (!status.ok()) return status;
+  for (const auto& condition : response.status().conditions()) {
+    if (condition.type() == "NetworkReady") return condition;
+  }
+  return absl::NotFoundError("no NetworkReady condition");
+}
+
+std::string TestDaemon::NetPin(const std::string& id) const {
+  return absl::StrCat(state_, "/ns/", id, "-net");
+}
+
+void TestDaemon::See(const std::string& id) {
+  absl::MutexLock lock(&ids_mu_);
+  seen_ids_.insert(id);
+}
+
+std::set<std::string> TestDaemon::SeenIds() const {
+  absl::MutexLock lock(&ids_mu_);
+  return seen_ids_;
 }
 
 TestEnv::TestEnv() {
   static std::atomic<int> counter{0};
-  const std::string tag = absl::StrCat(getpid(), "-", counter++);
-  base_dir_ = absl::StrCat("/tmp/cvit-", tag);
-  cgroup_parent_ = absl::StrCat("/converge-itest-", tag);
+  index_ = counter++;
+  tag_ = absl::StrCat(getpid(), "-", index_);
+  base_dir_ = absl::StrCat("/tmp/cvit-", tag_);
+  cgroup_parent_ = absl::StrCat("/converge-itest-", tag_);
   fs::remove_all(base_dir_);
-  fs::create_directories(base_dir_ + "/cni/net.d");
-  // Pods get loopback only unless a test writes a real network config here.
-  std::ofstream(base_dir_ + "/cni/net.d/99-loopback.conflist")
-      << R"({"cniVersion": "1.0.0", "name": "itest-lo", "plugins": [{"type": "loopback"}]})";
+  fs::create_directories(cni_conf_dir());
+  fs::create_directories(cni_bin_dir());
+  SetUpNetwork();
 }
 
 TestEnv::~TestEnv() {
+  // Ids first: the daemons are what remembers them.
+  const std::set<std::string> ids = OurIds();
   daemons_.clear();  // kill -9 whatever still runs
   std::vector<std::string> mounts = MountsUnder(base_dir_);
   // Deepest first, so pins go before the pin root they sit on.
   std::sort(mounts.begin(), mounts.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const std::string& mount : mounts) umount2(mount.c_str(), MNT_DETACH);
+  CleanNetwork(ids);
   for (const std::string& hierarchy : CgroupMounts()) {
     std::vector<std::string> dirs;
     std::error_code error;
@@ -298,7 +384,9 @@ TestEnv::~TestEnv() {
 }
 
 TestDaemon& TestEnv::NewDaemon(const std::string& name) {
-  daemons_.push_back(std::make_unique<TestDaemon>(name, base_dir_, cgroup_parent_));
+  daemons_.push_back(std::make_unique<TestDaemon>(name, base_dir_, cgroup_parent_,
+                                                  cni_conf_dir(),
+                                                  cni_bin_dir() + ":/usr/lib/cni"));
   return *daemons_.back();
 }
 
@@ -365,6 +453,13 @@ std::vector<std::string> TestEnv::Leaks() const {
       leaks.push_back("cgroup " + cgroup);
     }
   }
+  for (const auto& [ip, id] : IpAllocations()) {
+    leaks.push_back(absl::StrCat("IP ", ip, " held by ", id, " in ", ipam_dir()));
+  }
+  for (const std::string& veth : VethsOnBridge()) {
+    leaks.push_back(absl::StrCat("veth ", veth, " on ", bridge_));
+  }
+  for (const std::string& rule : NatRulesOfOurs()) leaks.push_back("nat " + rule);
   return leaks;
 }
 
@@ -373,7 +468,8 @@ std::vector<std::string> TestEnv::Leaks() const {
 namespace converge::testing {
 namespace {
 
-// After the whole suite: nothing any TestEnv of this process made is left.
+// After the whole suite: nothing any TestEnv of this process made is left
+// (the network side is checked in harness_network.cc).
 class SuiteLeakCheck : public ::testing::Environment {
  public:
   void TearDown() override {

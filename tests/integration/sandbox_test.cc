@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -19,7 +20,6 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -40,18 +40,6 @@ runtime::v1::PodSandboxState StateOf(TestDaemon& daemon, const std::string& id) 
   return status.ok() ? status->status().state() : runtime::v1::SANDBOX_NOTREADY;
 }
 
-// Polls (the reconciler works asynchronously after drift) up to a generous
-// bound; the bound only turns a hang into a failure, it measures nothing.
-template <typename Predicate>
-bool Eventually(Predicate predicate) {
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
-    if (predicate()) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return predicate();
-}
-
 TEST(SandboxLifecycle, RunStatusStopRemove) {
   TestEnv env;
   TestDaemon& daemon = env.StartDaemon();
@@ -63,6 +51,9 @@ TEST(SandboxLifecycle, RunStatusStopRemove) {
   EXPECT_EQ(status->status().state(), runtime::v1::SANDBOX_READY);
   EXPECT_EQ(status->status().metadata().name(), "web");
   EXPECT_TRUE(status->status().has_network()) << "kubelet checks network.ip only when present";
+  const std::string ip = status->status().network().ip();
+  EXPECT_TRUE(env.InSubnet(ip)) << ip << " not in " << env.subnet();
+  EXPECT_EQ(env.IpAllocations(), (std::map<std::string, std::string>{{ip, *id}}));
   EXPECT_EQ(status->timestamp(), 0) << "no container statuses yet: no evented-PLEG timestamp";
   EXPECT_THAT(status->info().at("info"), HasSubstr("\"phase\":\"SANDBOX_PHASE_READY\""));
 
@@ -76,7 +67,12 @@ TEST(SandboxLifecycle, RunStatusStopRemove) {
   ASSERT_TRUE(lo.ok()) << lo.status();
   EXPECT_THAT(*lo, HasSubstr("UP,LOWER_UP"));
   auto links = Shell("nsenter --net=" + Pin(daemon, *id, "net") + " ip -o link show");
-  EXPECT_THAT(*links, Not(HasSubstr("eth"))) << "a fresh netns, not the host's";
+  ASSERT_TRUE(links.ok()) << links.status();
+  EXPECT_THAT(std::vector<std::string>(absl::StrSplit(*links, '\n', absl::SkipEmpty())), SizeIs(2))
+      << "a fresh netns, lo and the pod's eth0 only: " << *links;
+  EXPECT_THAT(*links, HasSubstr(": eth0@if")) << "a veth";
+  auto addr = Shell("nsenter --net=" + Pin(daemon, *id, "net") + " ip -o -4 addr show eth0");
+  EXPECT_THAT(addr.value_or(""), HasSubstr(absl::StrCat("inet ", ip, "/24")));
   EXPECT_THAT(env.CgroupsUnder("/pod-web"), Contains(HasSubstr("converge-" + *id)));
 
   ASSERT_TRUE(daemon.StopPod(*id).ok());
@@ -84,7 +80,7 @@ TEST(SandboxLifecycle, RunStatusStopRemove) {
   for (const char* kind : {"net", "uts", "ipc"}) {
     EXPECT_FALSE(IsMounted(env, Pin(daemon, *id, kind))) << kind;
   }
-  EXPECT_THAT(env.Leaks(), IsEmpty());
+  EXPECT_THAT(env.Leaks(), IsEmpty()) << "stop releases the IP and the veth";
   ASSERT_TRUE(daemon.StopPod(*id).ok()) << "stop is idempotent";
 
   ASSERT_TRUE(daemon.RemovePod(*id).ok());
@@ -268,6 +264,8 @@ TEST(SandboxLifecycle, FiftyConcurrentSandboxes) {
   ready.mutable_state()->set_state(runtime::v1::SANDBOX_READY);
   EXPECT_THAT(*daemon.ListPods(ready), SizeIs(kPods));
   EXPECT_THAT(env.MountsUnder(daemon.state() + "/ns"), SizeIs(kPods * 3));
+  EXPECT_THAT(env.IpAllocations(), SizeIs(kPods)) << "one IP each";
+  EXPECT_THAT(env.VethsOnBridge(), SizeIs(kPods));
 
   std::vector<absl::Status> removed(kPods);
   for (int i = 0; i < kPods; ++i) {
@@ -335,7 +333,7 @@ TEST(SandboxLifecycle, TwoDaemonsSideBySide) {
 
 TEST(SandboxLifecycle, StatusConfigAndNotYetImplemented) {
   TestEnv env;
-  std::filesystem::remove(env.cni_conf_dir() + "/99-loopback.conflist");
+  env.RemoveNetworkConfigs();
   TestDaemon& daemon = env.StartDaemon();
   grpc::ClientContext status_context;
   runtime::v1::StatusResponse status;

@@ -202,15 +202,6 @@ absl::StatusOr<std::unique_ptr<CniNetwork>> CniNetwork::Create(
   return std::unique_ptr<CniNetwork>(new CniNetwork(std::move(options)));
 }
 
-absl::StatusOr<NetworkResult> CniNetwork::Setup(const NetworkRequest& request) {
-  return Setup(request, request.runtime_config);
-}
-
-absl::Status CniNetwork::Teardown(const NetworkRequest& request,
-                                  const NetworkResult& cached) {
-  return Teardown(request, cached, request.runtime_config);
-}
-
 absl::StatusOr<NetworkConfigList> CniNetwork::LoadConfig() {
   CONVERGE_ASSIGN_OR_RETURN(NetworkConfigList list,
                             LoadNetworkConfigList(options_.conf_dir));
@@ -239,8 +230,7 @@ absl::StatusOr<std::vector<std::string>> CniNetwork::ResolvePlugins(
   return paths;
 }
 
-absl::StatusOr<NetworkResult> CniNetwork::Setup(
-    const NetworkRequest& request, const RuntimeConfig& runtime_config) {
+absl::StatusOr<NetworkResult> CniNetwork::Setup(const NetworkRequest& request) {
   CONVERGE_RETURN_IF_ERROR(ValidateSetupRequest(request));
   CONVERGE_RETURN_IF_ERROR(ValidateCniName(request.sandbox_id, "sandbox id"));
   CONVERGE_ASSIGN_OR_RETURN(std::string cni_args, KubernetesCniArgs(request));
@@ -253,7 +243,7 @@ absl::StatusOr<NetworkResult> CniNetwork::Setup(
                               request.netns_path,
                               cni_args,
                               *std::move(loaded),
-                              CapabilityArgs(runtime_config),
+                              CapabilityArgs(request.runtime_config),
                               Json()};
   const NetworkConfigList& list = attachment.list;
   const std::string network = absl::StrCat(
@@ -331,8 +321,7 @@ absl::Status CniNetwork::DelList(const NetworkConfigList& list,
 }
 
 absl::Status CniNetwork::Teardown(const NetworkRequest& request,
-                                  const NetworkResult& cached,
-                                  const RuntimeConfig& runtime_config) {
+                                  const NetworkResult& cached) {
   CONVERGE_RETURN_IF_ERROR(ValidateTeardownRequest(request));
   CONVERGE_RETURN_IF_ERROR(ValidateCniName(request.sandbox_id, "sandbox id"));
   const std::string context = absl::StrCat("sandbox ", request.sandbox_id);
@@ -367,7 +356,7 @@ absl::Status CniNetwork::Teardown(const NetworkRequest& request,
                                   request.netns_path,
                                   std::move(cni_args),
                                   *std::move(loaded),
-                                  CapabilityArgs(runtime_config),
+                                  CapabilityArgs(request.runtime_config),
                                   Json()};
   }
   const NetworkConfigList& list = attachment->list;

@@ -83,7 +83,6 @@
 #include "absl/time/time.h"
 #include "executors/network/cni/config.h"
 #include "executors/network/cni/invoke.h"
-#include "executors/network/cni/runtime_config.h"
 #include "executors/network/network.h"
 
 namespace converge {
@@ -111,26 +110,20 @@ class CniNetwork : public NetworkExecutor {
   static absl::StatusOr<std::unique_ptr<CniNetwork>> Create(
       CniNetworkOptions options);
 
-  // Interface methods. Until NetworkRequest carries a RuntimeConfig they
-  // pass an empty one to the overloads below.
-  // TODO(lead): pass request.runtime_config once NetworkRequest has it.
+  // ADD of the whole list, in order. `request.runtime_config` supplies the
+  // capability arguments (port mappings, DNS, bandwidth, IP ranges); they
+  // are cached in the result for DEL.
   absl::StatusOr<NetworkResult> Setup(const NetworkRequest& request) override;
-  absl::Status Teardown(const NetworkRequest& request,
-                        const NetworkResult& cached) override;
 
-  // ADD. `runtime_config` supplies the capability arguments.
-  absl::StatusOr<NetworkResult> Setup(const NetworkRequest& request,
-                                      const RuntimeConfig& runtime_config);
-
-  // DEL. With a cached result, its config, capability arguments and result
-  // are used and `runtime_config` is ignored; with an empty one, the current
-  // config and `runtime_config`. An empty cached result with no loadable
+  // DEL of the whole list, in reverse. With a cached result, its config,
+  // capability arguments and result are used and `request.runtime_config`
+  // is ignored; with an empty one, the current config and
+  // `request.runtime_config`. An empty cached result with no loadable
   // config, or plugins missing from the bin dirs, is OK (logged): with
   // nothing cached there is nothing known to undo, and failing would keep
   // the pod from ever being removed.
   absl::Status Teardown(const NetworkRequest& request,
-                        const NetworkResult& cached,
-                        const RuntimeConfig& runtime_config);
+                        const NetworkResult& cached) override;
 
   // OK iff a config list loads and every plugin it names (and each
   // `ipam.type`) is in the bin dirs and supports the list's cniVersion;

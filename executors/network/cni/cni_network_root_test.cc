@@ -98,7 +98,8 @@ class CniRootTest : public ::testing::Test {
     request_.pod_namespace = "default";
     request_.pod_uid = "uid-" + tag_;
     request_.netns_path = netns_;
-    runtime_.port_mappings = {{40000 + pid % 10000, 80, "TCP", ""}};
+    request_.runtime_config.port_mappings = {
+        {40000 + pid % 10000, 80, "TCP", ""}};
   }
 
   // bridge + portmap + loopback; portmap left out or a plugin failing ADD
@@ -236,7 +237,7 @@ class CniRootTest : public ::testing::Test {
 
   // Setup and the checks every attached pod must pass.
   NetworkResult Attach(const NetworkRequest& request) {
-    absl::StatusOr<NetworkResult> result = cni_->Setup(request, runtime_);
+    absl::StatusOr<NetworkResult> result = cni_->Setup(request);
     EXPECT_TRUE(result.ok()) << result.status();
     if (!result.ok()) return {};
     EXPECT_EQ(result->ips.size(), 1u);
@@ -276,7 +277,6 @@ class CniRootTest : public ::testing::Test {
   std::vector<std::string> ids_;
   std::unique_ptr<CniNetwork> cni_;
   NetworkRequest request_;
-  RuntimeConfig runtime_;
 };
 
 TEST_F(CniRootTest, ReadyWithDebianPlugins) {
@@ -371,15 +371,15 @@ TEST_F(CniRootTest, TeardownWithoutCachedResult) {
   NetworkResult attached = Attach(request);
   ASSERT_FALSE(attached.ips.empty());
   // The reconciler lost the result: DEL with the current config and the
-  // request's runtime config still releases everything.
-  ASSERT_OK(cni_->Teardown(request, NetworkResult{}, runtime_));
+  // request's runtime config (its port mappings) still releases everything.
+  ASSERT_OK(cni_->Teardown(request, NetworkResult{}));
   ExpectReleased(request, attached);
 }
 
 TEST_F(CniRootTest, FailedAddIsUndone) {
   WriteConfig(true);
   NetworkRequest request = Request("d");
-  absl::StatusOr<NetworkResult> result = cni_->Setup(request, runtime_);
+  absl::StatusOr<NetworkResult> result = cni_->Setup(request);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnknown);
   EXPECT_TRUE(absl::StrContains(result.status().message(),
                                 "cvtfail refuses (CNI error code 100)"))
@@ -399,7 +399,7 @@ TEST_F(CniRootTest, FailedAddIsUndone) {
   std::string links = Try("ip -n " + netns_name_ + " -o link show");
   EXPECT_FALSE(absl::StrContains(links, "eth0")) << links;
   // The reconciler's Teardown with nothing cached also succeeds.
-  EXPECT_OK(cni_->Teardown(request, NetworkResult{}, runtime_));
+  EXPECT_OK(cni_->Teardown(request, NetworkResult{}));
 }
 
 }  // namespace

@@ -95,8 +95,8 @@ class CniNetworkTest : public ::testing::Test {
     request_.pod_namespace = "default";
     request_.pod_uid = "uid-1";
     request_.netns_path = kNetns;
-    runtime_.port_mappings = {{8080, 80, "TCP", ""}};
-    runtime_.dns = DnsConfig{{"10.96.0.10"}, {}, {}};
+    request_.runtime_config.port_mappings = {{8080, 80, "TCP", ""}};
+    request_.runtime_config.dns = DnsConfig{{"10.96.0.10"}, {}, {}};
   }
 
   static Json DefaultConfig() {
@@ -143,7 +143,7 @@ class CniNetworkTest : public ::testing::Test {
   }
 
   absl::StatusOr<NetworkResult> SetupOk() {
-    absl::StatusOr<NetworkResult> result = cni_->Setup(request_, runtime_);
+    absl::StatusOr<NetworkResult> result = cni_->Setup(request_);
     Calls();
     return result;
   }
@@ -153,14 +153,13 @@ class CniNetworkTest : public ::testing::Test {
   Json iface_result_, chain_result_;
   std::unique_ptr<CniNetwork> cni_;
   NetworkRequest request_;
-  RuntimeConfig runtime_;
   std::vector<Json> stdins_;
   std::vector<std::string> raw_log_;
   int seen_ = 0;
 };
 
 TEST_F(CniNetworkTest, SetupRunsAddInOrderChainingPrevResult) {
-  absl::StatusOr<NetworkResult> result = cni_->Setup(request_, runtime_);
+  absl::StatusOr<NetworkResult> result = cni_->Setup(request_);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->ips, (std::vector<std::string>{"10.9.0.5", "fd00::5"}));
   ASSERT_EQ(Calls(), (std::vector<std::string>{"iface ADD", "chain ADD"}));
@@ -209,7 +208,10 @@ TEST_F(CniNetworkTest, TeardownUsesCachedConfigResultAndCapabilityArgs) {
               Json::parse(R"({"cniVersion": "1.0.0", "name": "other",
                               "plugins": [{"type": "ipam"}]})"));
 
-  ASSERT_OK(cni_->Teardown(request_, *attached, RuntimeConfig{}));
+  // With a cache, the request's runtime config is not used.
+  NetworkRequest unconfigured = request_;
+  unconfigured.runtime_config = RuntimeConfig{};
+  ASSERT_OK(cni_->Teardown(unconfigured, *attached));
   ASSERT_EQ(Calls(), (std::vector<std::string>{"chain DEL", "iface DEL"}));
   EXPECT_EQ(raw_log_[0],
             absl::StrCat("chain DEL netns=", kNetns, " if=eth0 id=sb1 args=",
@@ -222,14 +224,14 @@ TEST_F(CniNetworkTest, TeardownUsesCachedConfigResultAndCapabilityArgs) {
   EXPECT_FALSE(stdins_[1].contains("runtimeConfig"));
 
   // Again: DEL is idempotent, so is Teardown.
-  ASSERT_OK(cni_->Teardown(request_, *attached, RuntimeConfig{}));
+  ASSERT_OK(cni_->Teardown(unconfigured, *attached));
   EXPECT_EQ(Calls(), (std::vector<std::string>{"chain DEL", "iface DEL"}));
 }
 
 TEST_F(CniNetworkTest, TeardownWithoutCacheDeletesWithCurrentConfig) {
   NetworkRequest gone = request_;
   gone.netns_path = dir_.Sub("no-such-netns");
-  ASSERT_OK(cni_->Teardown(gone, NetworkResult{}, runtime_));
+  ASSERT_OK(cni_->Teardown(gone, NetworkResult{}));
   ASSERT_EQ(Calls(), (std::vector<std::string>{"chain DEL", "iface DEL"}));
   // A vanished netns is still passed; plugins skip what lived in it.
   EXPECT_TRUE(absl::StrContains(raw_log_[0], "netns=" + gone.netns_path))
@@ -237,8 +239,10 @@ TEST_F(CniNetworkTest, TeardownWithoutCacheDeletesWithCurrentConfig) {
   for (const Json& in : stdins_) EXPECT_FALSE(in.contains("prevResult"));
   EXPECT_EQ(stdins_[0]["runtimeConfig"]["portMappings"][0]["protocol"], "tcp");
 
-  // The interface method: same, with no capability arguments.
-  ASSERT_OK(cni_->Teardown(request_, NetworkResult{}));
+  // Same without capability arguments: none are passed.
+  NetworkRequest unconfigured = request_;
+  unconfigured.runtime_config = RuntimeConfig{};
+  ASSERT_OK(cni_->Teardown(unconfigured, NetworkResult{}));
   ASSERT_EQ(Calls(), (std::vector<std::string>{"chain DEL", "iface DEL"}));
   EXPECT_FALSE(stdins_[0].contains("runtimeConfig"));
 }
@@ -296,7 +300,7 @@ TEST_F(CniNetworkTest, DelFailureStopsAndIsReturned) {
 
 TEST_F(CniNetworkTest, FailedAddIsUndoneAndReported) {
   Fail("chain", "ADD");
-  absl::StatusOr<NetworkResult> result = cni_->Setup(request_, runtime_);
+  absl::StatusOr<NetworkResult> result = cni_->Setup(request_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnknown);
   EXPECT_EQ(result.status().message(),
             absl::StrCat("sandbox sb1: CNI network \"fakenet\" (", conf_,
@@ -314,7 +318,7 @@ TEST_F(CniNetworkTest, ResultWithoutPodIpIsAnError) {
   Json no_sandbox = chain_result_;
   no_sandbox["interfaces"][1].erase("sandbox");
   WriteResult("chain", no_sandbox);
-  absl::StatusOr<NetworkResult> result = cni_->Setup(request_, runtime_);
+  absl::StatusOr<NetworkResult> result = cni_->Setup(request_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(result.status().message(),
                                 "the result gives no IP to interface eth0 in "

@@ -219,6 +219,24 @@ runtime::v1::PodSandboxConfig WithPort(runtime::v1::PodSandboxConfig config, int
   return config;
 }
 
+// Starts RunPodSandbox for `config`, waits until the wrapper plugin blocks in
+// its ADD, then kills the daemon with SIGKILL; returns the sandbox id ("" if
+// ADD never blocked). The blocked plugin lives on as an orphan.
+std::string RunThenKillDuringAdd(TestDaemon& daemon, WrapperPlugin& wrapper,
+                                 const runtime::v1::PodSandboxConfig& config) {
+  wrapper.Block("ADD");
+  std::thread run([&] { (void)daemon.RunPod(config, absl::Seconds(30)); });
+  std::string id;
+  Eventually([&] {
+    auto blocked = wrapper.IdsWith("ADD", "blocked");
+    if (!blocked.empty()) id = blocked[0];
+    return !id.empty();
+  });
+  daemon.Kill9();
+  run.join();
+  return id;
+}
+
 TEST(PodNetwork, PodGetsAnAddressFromTheEnvSubnet) {
   TestEnv env;
   TestDaemon& daemon = env.StartDaemon();
@@ -469,18 +487,9 @@ TEST(PodNetworkFailures, Kill9DuringAddLeavesNoStrayAddress) {
   WrapperPlugin wrapper(env);
   env.WriteNetworkConfig(env.DefaultNetworkConfig(WrapperPlugin::kType));
   TestDaemon& daemon = env.StartDaemon();
-  wrapper.Block("ADD");
   auto config = env.PodConfig("add-kill");
-  std::thread run([&] { (void)daemon.RunPod(config, absl::Seconds(30)); });
-  std::string id;
-  EXPECT_TRUE(Eventually([&] {
-    auto blocked = wrapper.IdsWith("ADD", "blocked");
-    if (!blocked.empty()) id = blocked[0];
-    return !id.empty();
-  })) << wrapper.log();
-  daemon.Kill9();
-  run.join();
-  ASSERT_FALSE(id.empty());
+  const std::string id = RunThenKillDuringAdd(daemon, wrapper, config);
+  ASSERT_FALSE(id.empty()) << wrapper.log();
 
   // The orphan goes on and allocates an IP for the sandbox.
   wrapper.Unblock("ADD");
@@ -519,18 +528,9 @@ TEST(PodNetworkFailures, Kill9DuringAddWithALateOrphan) {
   WrapperPlugin wrapper(env);
   env.WriteNetworkConfig(env.DefaultNetworkConfig(WrapperPlugin::kType));
   TestDaemon& daemon = env.StartDaemon();
-  wrapper.Block("ADD");
   auto config = env.PodConfig("late-orphan");
-  std::thread run([&] { (void)daemon.RunPod(config, absl::Seconds(30)); });
-  std::string id;
-  EXPECT_TRUE(Eventually([&] {
-    auto blocked = wrapper.IdsWith("ADD", "blocked");
-    if (!blocked.empty()) id = blocked[0];
-    return !id.empty();
-  })) << wrapper.log();
-  daemon.Kill9();
-  run.join();
-  ASSERT_FALSE(id.empty());
+  const std::string id = RunThenKillDuringAdd(daemon, wrapper, config);
+  ASSERT_FALSE(id.empty()) << wrapper.log();
   wrapper.Unblock("ADD");  // the orphan stays blocked until Release()
 
   daemon.Start();

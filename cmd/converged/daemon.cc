@@ -117,6 +117,27 @@ absl::Status RegisterDaemonMetrics(metrics::Registry* registry, Store* store) {
       .status();
 }
 
+// converge_cni_plugin_duration_seconds{plugin, command} and
+// converge_cni_plugin_errors_total{plugin, command}.
+absl::StatusOr<std::function<void(const std::string&, const std::string&, absl::Duration, bool)>>
+CniPluginMetrics(metrics::Registry* registry) {
+  CONVERGE_ASSIGN_OR_RETURN(
+      metrics::HistogramFamily * durations,
+      registry->AddHistogram("converge_cni_plugin_duration_seconds",
+                             "Time of one CNI plugin invocation, by plugin type and command.",
+                             {"plugin", "command"}, metrics::ExponentialBuckets(0.0005, 2, 20)));
+  CONVERGE_ASSIGN_OR_RETURN(
+      metrics::CounterFamily * errors,
+      registry->AddCounter("converge_cni_plugin_errors_total",
+                           "CNI plugin invocations that failed, by plugin type and command.",
+                           {"plugin", "command"}));
+  return [durations, errors](const std::string& plugin, const std::string& command,
+                             absl::Duration took, bool ok) {
+    durations->WithLabels({plugin, command})->Observe(absl::ToDoubleSeconds(took));
+    if (!ok) errors->WithLabels({plugin, command})->Increment();
+  };
+}
+
 std::string LiveObservationsJson(const std::vector<LiveObservation>& observations) {
   nlohmann::json sandboxes = nlohmann::json::array();
   for (const LiveObservation& live : observations) {
@@ -170,6 +191,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   cni_options.conf_dir = config.cni_conf_dir();
   cni_options.bin_dirs = CniBinDirs(config);
   CONVERGE_ASSIGN_OR_RETURN(cni_options.plugin_timeout, CniPluginTimeout(config));
+  CONVERGE_ASSIGN_OR_RETURN(cni_options.on_plugin_call, CniPluginMetrics(&registry));
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CniNetwork> cni, CniNetwork::Create(cni_options));
   PodNetwork network(&loopback, cni.get());
   LinuxSandboxFiles files;

@@ -129,6 +129,8 @@ TEST(Metrics, ScrapePassesPromtoolAndFollowsCriCalls) {
   EXPECT_EQ(Sample(*text, R"(converge_objects{kind="sandbox",state="notready"})"), 1);
   EXPECT_EQ(Sample(*text, R"(converge_unconverged_objects{kind="sandbox"})"), 0);
   EXPECT_GE(Sample(*text, R"(converge_executor_operation_duration_seconds_count{executor="network",operation="setup"})"), 2);
+  EXPECT_GE(Sample(*text, R"(converge_cni_plugin_duration_seconds_count{plugin="bridge",command="ADD"})"), 2);
+  EXPECT_GE(Sample(*text, R"(converge_cni_plugin_duration_seconds_count{plugin="bridge",command="DEL"})"), 1);
   EXPECT_GT(Sample(*text, "process_resident_memory_bytes"), 0);
   const double runs =
       Sample(*text, R"(converge_cri_request_duration_seconds_count{service="RuntimeService",method="RunPodSandbox"})");

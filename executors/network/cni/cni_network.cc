@@ -258,9 +258,10 @@ absl::StatusOr<NetworkResult> CniNetwork::Setup(const NetworkRequest& request) {
     Json conf =
         BuildPluginConfig(list, list.plugins[i], i == 0 ? nullptr : &result,
                           attachment.capability_args);
-    absl::StatusOr<Json> added =
-        ExecPluginWithResult((*paths)[i], env, DumpJson(conf),
-                             options_.plugin_timeout, list.cni_version);
+    absl::StatusOr<Json> added = Observed(list.plugins[i].type, "ADD", [&] {
+      return ExecPluginWithResult((*paths)[i], env, DumpJson(conf),
+                                  options_.plugin_timeout, list.cni_version);
+    });
     if (!added.ok()) {
       absl::Status error = Annotate(added.status(), network);
       // Undo what the plugins before (and this one, partly) did.
@@ -313,9 +314,10 @@ absl::Status CniNetwork::DelList(const NetworkConfigList& list,
       return path.status();
     }
     Json conf = BuildPluginConfig(list, plugin, prev_result, capability_args);
-    CONVERGE_RETURN_IF_ERROR(
-        ExecPlugin(*path, env, DumpJson(conf), options_.plugin_timeout)
-            .status());
+    CONVERGE_RETURN_IF_ERROR(Observed(plugin.type, env.command, [&] {
+                               return ExecPlugin(*path, env, DumpJson(conf),
+                                                 options_.plugin_timeout);
+                             }).status());
   }
   return absl::OkStatus();
 }
@@ -441,10 +443,14 @@ absl::Status CniNetwork::Check(const NetworkRequest& request,
   for (size_t i = 0; i < list.plugins.size(); ++i) {
     Json conf = BuildPluginConfig(list, list.plugins[i], &attachment->result,
                                   attachment->capability_args);
-    CONVERGE_RETURN_IF_ERROR(Annotate(
-        ExecPlugin((*paths)[i], env, DumpJson(conf), options_.plugin_timeout)
-            .status(),
-        network));
+    CONVERGE_RETURN_IF_ERROR(Annotate(Observed(list.plugins[i].type, "CHECK",
+                                               [&] {
+                                                 return ExecPlugin(
+                                                     (*paths)[i], env, DumpJson(conf),
+                                                     options_.plugin_timeout);
+                                               })
+                                          .status(),
+                                      network));
   }
   return absl::OkStatus();
 }

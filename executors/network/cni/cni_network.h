@@ -73,6 +73,7 @@
 #ifndef CONVERGE_EXECUTORS_NETWORK_CNI_CNI_NETWORK_H_
 #define CONVERGE_EXECUTORS_NETWORK_CNI_CNI_NETWORK_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,11 @@ struct CniNetworkOptions {
   std::string ifname = "eth0";
   // For each plugin invocation (ADD of a 3-plugin list may take 3 times it).
   absl::Duration plugin_timeout = absl::Seconds(60);
+  // Told of every plugin invocation (plugin type, CNI command, how long it
+  // took, whether it succeeded), for metrics. Optional.
+  std::function<void(const std::string& plugin, const std::string& command,
+                     absl::Duration took, bool ok)>
+      on_plugin_call;
 };
 
 // "IgnoreUnknown=1;K8S_POD_NAMESPACE=<ns>;K8S_POD_NAME=<name>;
@@ -149,6 +155,17 @@ class CniNetwork : public NetworkExecutor {
       const NetworkConfigList& list);
   // DEL of the whole list in reverse; stops at the first failure.
   // `skip_missing`: plugins not in the bin dirs are skipped, not an error.
+  // Runs `invoke` (one plugin call) and reports it to on_plugin_call.
+  template <typename Invoke>
+  auto Observed(const std::string& plugin, const std::string& command, Invoke&& invoke) {
+    const absl::Time start = absl::Now();
+    auto result = invoke();
+    if (options_.on_plugin_call) {
+      options_.on_plugin_call(plugin, command, absl::Now() - start, result.ok());
+    }
+    return result;
+  }
+
   absl::Status DelList(const NetworkConfigList& list, const PluginEnv& env,
                        const Json* prev_result, const Json& capability_args,
                        bool skip_missing);

@@ -27,12 +27,14 @@ bool HasControlCharacter(absl::string_view value) {
 }
 
 // Names, namespaces and uids are Kubernetes identifiers: never empty, never
-// containing '/', which separates them in converge's name index.
+// containing '/', which separates them in converge's name index, nor ';' or
+// '=', which separate CNI_ARGS.
 absl::Status ValidateName(absl::string_view field, absl::string_view value) {
   if (value.empty()) return Invalid(field, "must not be empty");
   if (value.size() > 253) return Invalid(field, "longer than 253 characters");
-  if (value.find('/') != absl::string_view::npos || HasControlCharacter(value)) {
-    return Invalid(field, absl::StrCat("\"", value, "\" contains '/' or a control character"));
+  if (value.find_first_of("/;=") != absl::string_view::npos || HasControlCharacter(value)) {
+    return Invalid(field, absl::StrCat("\"", value,
+                                       "\" contains '/', ';', '=' or a control character"));
   }
   return absl::OkStatus();
 }

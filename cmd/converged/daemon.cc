@@ -168,12 +168,13 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   CONVERGE_RETURN_IF_ERROR(MakeDirs(config.state(), 0711));
   CONVERGE_RETURN_IF_ERROR(
       MakeDirs(std::filesystem::path(config.socket()).parent_path().string(), 0711));
+  // Declared before everything that points into it (the store's write
+  // observer, executors' callbacks), so it is destroyed after them.
+  metrics::Registry registry;
   // The database lock comes first: a second daemon on the same root stops
   // here, before it could take over the first one's socket.
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(config.root() + "/db"));
   CONVERGE_RETURN_IF_ERROR(ClaimSocketPath(config.socket()));
-
-  metrics::Registry registry;
   CONVERGE_RETURN_IF_ERROR(RegisterDaemonMetrics(&registry, store.get()));
   CONVERGE_ASSIGN_OR_RETURN(std::string boot_id, ReadBootId());
   CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> last_boot, store->GetMeta("boot_id"));
@@ -209,6 +210,13 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
       std::unique_ptr<Reconciler> reconciler,
       Reconciler::Create(store.get(), Executors{&namespaces, cgroups.get(), &network, &files}, options,
                          RealClock::Get()));
+  // Bound before any work starts: a taken metrics port stops the daemon
+  // before it has touched a pod or answered kubelet.
+  CONVERGE_ASSIGN_OR_RETURN(
+      std::unique_ptr<HttpEndpoint> endpoint,
+      HttpEndpoint::Start(config.metrics_address(), &registry, [&reconciler] {
+        return LiveObservationsJson(reconciler->ObserveLive());
+      }));
   CONVERGE_RETURN_IF_ERROR(reconciler->Start());
 
   RuntimeServiceOptions service_options;
@@ -239,18 +247,10 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
     reconciler->Stop();
     return status;
   }
-  absl::StatusOr<std::unique_ptr<HttpEndpoint>> endpoint =
-      HttpEndpoint::Start(config.metrics_address(), &registry,
-                          [&reconciler] { return LiveObservationsJson(reconciler->ObserveLive()); });
-  if (!endpoint.ok()) {
-    server->Shutdown();
-    reconciler->Stop();
-    return endpoint.status();
-  }
   const std::string metrics_host =
       config.metrics_address().substr(0, config.metrics_address().rfind(':'));
   log->info("converged {} serving CRI socket={} metrics=http://{}:{}/metrics root={} state={}",
-            CONVERGE_VERSION, config.socket(), metrics_host, (*endpoint)->port(), config.root(),
+            CONVERGE_VERSION, config.socket(), metrics_host, endpoint->port(), config.root(),
             config.state());
 
   wait_for_stop();
@@ -262,7 +262,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   store->CancelWaits();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   reconciler->Stop();
-  (*endpoint)->Stop();
+  endpoint->Stop();
   return absl::OkStatus();
 }
 

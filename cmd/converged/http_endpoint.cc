@@ -1,7 +1,10 @@
 #include "cmd/converged/http_endpoint.h"
 
+#include <sys/socket.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "httplib.h"
 
 namespace converge {
@@ -29,6 +32,13 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
 
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
+  // httplib sets SO_REUSEPORT by default, which would let a second daemon
+  // bind the same port and split scrapes between the two: reuse only the
+  // address (for quick restarts).
+  endpoint->server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   endpoint->server_->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Exposition(), metrics::kContentType);
   });
@@ -48,6 +58,9 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   }
   httplib::Server* server = endpoint->server_.get();
   endpoint->thread_ = std::thread([server] { server->listen_after_bind(); });
+  // stop() does nothing until the listen loop runs; wait for it, so that an
+  // early Stop() (a start-up failure right after this) cannot hang in join.
+  for (int i = 0; i < 1000 && !server->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
   return endpoint;
 }
 

@@ -6,20 +6,21 @@
 //   ...
 //   CONVERGE_RETURN_IF_ERROR(network.Teardown(request, cached_result));
 //
-// Today the only implementation brings loopback up (LoopbackNetwork). CNI
-// (ADD/CHECK/DEL, libcni semantics) comes later behind this same interface:
-// Setup's NetworkResult is the CNI result, which the reconciler stores in
-// `actual` so that Teardown can run DEL after a crash or a reboot, when
+// Implementations: LoopbackNetwork (lo up), CniNetwork (cni/: ADD/DEL/CHECK
+// with libcni semantics) and PodNetwork, which composes the two for the
+// daemon. Setup's NetworkResult carries what Teardown needs (for CNI: the
+// config list, capability arguments and result), which the reconciler stores
+// in `actual` so that Teardown can run DEL after a crash or a reboot, when
 // neither the netns nor the daemon's memory is left. hostNetwork pods never
 // reach this executor.
 //
 // Thread safety: all methods may be called concurrently for different
 // sandboxes; the reconciler never runs two calls for one sandbox at once.
 //
-// Idempotence: Setup may be repeated for a sandbox (it converges, it does not
-// add a second interface). Teardown is idempotent and must succeed when the
-// netns is already gone (empty or stale `netns_path`) and when `cached` is
-// empty (Setup never completed).
+// Idempotence: Setup is not (a second CNI ADD for one sandbox fails): the
+// reconciler runs Teardown before setting a sandbox up again. Teardown is
+// idempotent and must succeed when the netns is already gone (empty or stale
+// `netns_path`) and when `cached` is empty (Setup never completed).
 //
 // Error codes (besides those mapped from errno by ErrnoError):
 //   INVALID_ARGUMENT    missing sandbox_id, or a netns_path that is not

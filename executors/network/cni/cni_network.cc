@@ -346,7 +346,10 @@ absl::Status CniNetwork::Teardown(const NetworkRequest& request,
   }
   const bool from_cache = attachment.has_value();
   if (!from_cache) {
-    CONVERGE_ASSIGN_OR_RETURN(std::string cni_args, KubernetesCniArgs(request));
+    // Teardown must not be blocked by a pod name CNI_ARGS cannot carry (Setup
+    // failed on it before any ADD): DEL without the Kubernetes arguments.
+    absl::StatusOr<std::string> kubernetes_args = KubernetesCniArgs(request);
+    std::string cni_args = kubernetes_args.ok() ? *kubernetes_args : "IgnoreUnknown=1";
     absl::StatusOr<NetworkConfigList> loaded = LoadConfig();
     if (!loaded.ok()) {
       Log()->warn("cni del sandbox={} skipped: nothing cached and {}",

@@ -315,8 +315,9 @@ TEST_F(CniNetworkTest, FailedAddIsUndoneAndReported) {
 }
 
 TEST_F(CniNetworkTest, ResultWithoutPodIpIsAnError) {
+  // Every IP names an interface, and none of them is eth0.
   Json no_sandbox = chain_result_;
-  no_sandbox["interfaces"][1].erase("sandbox");
+  no_sandbox["interfaces"][1]["name"] = "net1";
   WriteResult("chain", no_sandbox);
   absl::StatusOr<NetworkResult> result = cni_->Setup(request_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);

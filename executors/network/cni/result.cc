@@ -213,9 +213,13 @@ std::vector<std::string> PodIps(const CniResult& result,
                                 absl::string_view ifname) {
   std::vector<std::string> v4, v6;
   for (const CniIpConfig& ip : result.ips) {
-    if (!ip.interface || *ip.interface >= result.interfaces.size()) continue;
-    const CniInterface& interface = result.interfaces[*ip.interface];
-    if (interface.name != ifname || interface.sandbox.empty()) continue;
+    // As containerd's go-cni: an IP naming no interface belongs to the pod's
+    // (Calico lists only its host-side veth and leaves the index out); one
+    // naming an interface counts if that interface is `ifname`.
+    if (ip.interface) {
+      if (*ip.interface >= result.interfaces.size()) continue;
+      if (result.interfaces[*ip.interface].name != ifname) continue;
+    }
     int family = 0;
     std::optional<std::string> address =
         CanonicalIp(ip.address.substr(0, ip.address.find('/')), &family);

@@ -63,8 +63,9 @@ absl::StatusOr<CniResult> ParseCniResult(absl::string_view text);
 
 // The pod's IPs as containerd reports them: the addresses (no prefix,
 // canonical text form) of the IPs whose `interface` is an interface named
-// `ifname` with a non-empty `sandbox`; all IPv4 ones first, then IPv6, each
-// family in result order, duplicates dropped.
+// `ifname`, or that name no interface at all (go-cni's rule, which Calico's
+// results rely on); all IPv4 ones first, then IPv6, each family in result
+// order, duplicates dropped.
 std::vector<std::string> PodIps(const CniResult& result,
                                 absl::string_view ifname);
 

@@ -74,14 +74,21 @@ TEST(ParseCniResultTest, Table) {
        },
        "",
        {"10.22.0.5", "fd00:10::5"}},
-      {"an IP without interface is not a pod IP",
+      {"an IP naming no interface is the pod's (go-cni)",
        [](Json& j) { j["ips"][1].erase("interface"); },
        "",
-       {"fd00:10::5"}},
-      {"eth0 without sandbox is not the pod's",
+       {"10.22.0.5", "fd00:10::5"}},
+      {"eth0 without sandbox still counts (go-cni does not check it)",
        [](Json& j) { j["interfaces"][2].erase("sandbox"); },
        "",
-       {}},
+       {"10.22.0.5", "fd00:10::5"}},
+      {"Calico-shaped: only the host veth listed, IPs without index",
+       [](Json& j) {
+         j["interfaces"] = Json::array({{{"name", "cali12345"}, {"mac", "ee:ee:ee:ee:ee:ee"}}});
+         j["ips"] = Json::array({{{"address", "192.168.44.7/32"}}});
+       },
+       "",
+       {"192.168.44.7"}},
       {"interface index out of range is skipped",
        [](Json& j) { j["ips"][1]["interface"] = 7; },
        "",
@@ -100,7 +107,7 @@ TEST(ParseCniResultTest, Table) {
          j["ips"][1].erase("interface");
        },
        "",
-       {}},
+       {"10.22.0.5", "fd00:10::5"}},
       {"nothing but a version",
        [](Json& j) {
          j = {{"cniVersion", "1.0.0"}};

@@ -296,11 +296,13 @@ TEST_F(ReconcilerTest, NetworkSetupFailureIsUndoneBeforeRetry) {
   EXPECT_FALSE(reconciler_->ReconcileSandbox("pod1").ok());
   EXPECT_TRUE(Actual().network_attached()) << "teardown is owed";
   EXPECT_FALSE(Actual().network_ready());
+  EXPECT_EQ(Actual().network_result(), "intent:pod1") << "what setup began with is kept for teardown";
   network_.ClearCallLog();
   ASSERT_OK(reconciler_->ReconcileSandbox("pod1"));
   std::vector<std::string> calls = network_.CallLog();
   ASSERT_GE(calls.size(), 2u);
   EXPECT_EQ(calls[0].rfind("Teardown(pod1", 0), 0u) << calls[0];
+  EXPECT_NE(calls[0].find("intent:pod1"), std::string::npos) << "teardown got the intent: " << calls[0];
   EXPECT_EQ(calls[1].rfind("Setup(pod1", 0), 0u) << calls[1];
   EXPECT_TRUE(Actual().network_ready());
   EXPECT_EQ(Actual().phase(), records::SANDBOX_PHASE_READY);

@@ -227,6 +227,12 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
       CONVERGE_RETURN_IF_ERROR(Persist(actual, ActualWriter::Durability::kSynced));
       CrashPoint("persisted:setup-network");
       CONVERGE_ASSIGN_OR_RETURN(NetworkRequest request, NetworkRequestFor(record, *actual));
+      // What the executor will set up, kept before it starts, so teardown
+      // after a crash during setup uses exactly that.
+      request.record_intent = [this, actual](const std::string& intent) {
+        actual->set_network_result(intent);
+        return Persist(actual, ActualWriter::Durability::kSynced);
+      };
       CONVERGE_ASSIGN_OR_RETURN(
           NetworkResult result,
           metrics_->TimeExecutor("network", "setup", [&] { return executors_.network->Setup(request); }));

@@ -31,6 +31,7 @@
 #ifndef CONVERGE_EXECUTORS_NETWORK_NETWORK_H_
 #define CONVERGE_EXECUTORS_NETWORK_NETWORK_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,12 @@ struct NetworkRequest {
   std::string netns_path;     // the net pin; may be empty on Teardown
   // CNI capability arguments: port mappings, DNS, bandwidth.
   RuntimeConfig runtime_config;
+  // Optional. Setup calls it once it knows exactly what it will set up and
+  // before it changes anything, with what Teardown needs should Setup not
+  // finish (for CNI: the config list, capability and CNI arguments). The
+  // caller persists that, durably, as the cached result; an error aborts
+  // Setup before any change.
+  std::function<absl::Status(const std::string& intent)> record_intent;
 };
 
 struct NetworkResult {

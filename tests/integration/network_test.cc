@@ -507,8 +507,8 @@ TEST(PodNetworkFailures, Kill9DuringAddLeavesNoStrayAddress) {
   EXPECT_THAT(StrayAllocations(env, daemon), IsEmpty());
   EXPECT_EQ(env.IpAllocations(), (std::map<std::string, std::string>{{IpOf(daemon, id), id}}));
   EXPECT_THAT(env.VethsOnBridge(), SizeIs(1));
-  // How: the restarted daemon undid the half-done setup (DEL with the
-  // current config, nothing cached) before it ran ADD again.
+  // How: the restarted daemon undid the half-done setup (DEL with the config
+  // recorded before the ADD began, no result) before it ran ADD again.
   const std::string start = "start netns=" + daemon.NetPin(id);
   EXPECT_THAT(wrapper.Events("ADD", id),
               ElementsAre(start, "blocked", "bridge rc=0", start, "bridge rc=0"))

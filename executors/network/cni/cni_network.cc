@@ -250,6 +250,13 @@ absl::StatusOr<NetworkResult> CniNetwork::Setup(const NetworkRequest& request) {
       context, ": CNI network \"", list.name, "\" (", list.source_path, ")");
   absl::StatusOr<std::vector<std::string>> paths = ResolvePlugins(list);
   if (!paths.ok()) return Annotate(paths.status(), network);
+  // From here on DEL may be owed: let the caller keep the exact config, so
+  // that a crash during ADD is undone with it whatever the conf dir holds by
+  // then.
+  if (request.record_intent) {
+    CONVERGE_RETURN_IF_ERROR(
+        Annotate(request.record_intent(AttachmentToJson(attachment)), network));
+  }
 
   PluginEnv env{"ADD",           request.sandbox_id, request.netns_path,
                 options_.ifname, cni_args,           options_.bin_dirs};

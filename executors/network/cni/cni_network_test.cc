@@ -330,6 +330,36 @@ TEST_F(CniNetworkTest, ResultWithoutPodIpIsAnError) {
   EXPECT_EQ(stdins_[2]["prevResult"], no_sandbox);
 }
 
+TEST_F(CniNetworkTest, IntentIsRecordedBeforeAddAndUndoesAnInterruptedSetup) {
+  std::string intent;
+  std::vector<std::string> calls_at_intent;
+  NetworkRequest request = request_;
+  request.record_intent = [&](const std::string& recorded) {
+    intent = recorded;
+    calls_at_intent = Calls();
+    return absl::OkStatus();
+  };
+  Fail("chain", "ADD");
+  EXPECT_FALSE(cni_->Setup(request).ok());
+  ASSERT_FALSE(intent.empty());
+  EXPECT_TRUE(calls_at_intent.empty()) << "recorded before the first ADD";
+
+  // The node's network config goes away before the (restarted) daemon tears
+  // the sandbox down: DEL still runs, with the recorded config.
+  std::filesystem::remove(conf_ + "/10-fake.conflist");
+  Calls();  // forget the failed ADD and its immediate undo
+  ASSERT_OK(cni_->Teardown(request_, NetworkResult{{}, intent}));
+  EXPECT_EQ(Calls(), (std::vector<std::string>{"chain DEL", "iface DEL"}));
+  EXPECT_FALSE(stdins_[0].contains("prevResult")) << "no result was recorded";
+
+  // A failing intent aborts Setup before any plugin runs.
+  Calls();
+  request.record_intent = [](const std::string&) { return absl::UnavailableError("disk full"); };
+  WriteConfig("10-fake.conflist", DefaultConfig());
+  EXPECT_EQ(cni_->Setup(request).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Calls().empty());
+}
+
 TEST_F(CniNetworkTest, ConfigChangesArePickedUpWithoutRestart) {
   std::filesystem::remove(conf_ + "/10-fake.conflist");
   absl::StatusOr<NetworkResult> result = cni_->Setup(request_);

@@ -20,8 +20,12 @@ absl::StatusOr<NetworkResult> FakeNetworkExecutor::Setup(
   absl::MutexLock lock(&mu_);
   calls_.push_back(
       absl::StrCat("Setup(", request.sandbox_id, ",", request.netns_path, ")"));
-  CONVERGE_RETURN_IF_ERROR(TakeError(Op::kSetup));
   CONVERGE_RETURN_IF_ERROR(ValidateSetupRequest(request));
+  // As CniNetwork: the intent is recorded before anything can fail half way.
+  if (request.record_intent) {
+    CONVERGE_RETURN_IF_ERROR(request.record_intent(absl::StrCat("intent:", request.sandbox_id)));
+  }
+  CONVERGE_RETURN_IF_ERROR(TakeError(Op::kSetup));
   // Idempotent: a repeated Setup returns what the first one did.
   auto [it, inserted] = set_up_.emplace(request.sandbox_id, result_);
   return it->second;

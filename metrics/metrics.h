@@ -285,52 +285,51 @@ class LabeledFamily : public FamilyBase {
 
 }  // namespace internal
 
-class CounterFamily final : public internal::LabeledFamily<Counter> {
+namespace internal {
+
+// Families whose children may also be computed at scrape time.
+template <typename T>
+class CallbackFamily : public LabeledFamily<T> {
  public:
-  // A child that reports `callback()` at scrape time, for counts kept
-  // elsewhere (e.g. CPU seconds from /proc). The callback must never
-  // decrease. Errors: see LabeledFamily::AddCallbackChild.
+  // A child that reports `callback()` at scrape time (queue depth, DB size,
+  // CPU seconds from /proc; a counter's callback must never decrease).
+  // Errors: see LabeledFamily::AddCallbackChild.
   absl::Status AddCallback(absl::Span<const absl::string_view> label_values,
                            ValueCallback callback) {
-    return AddCallbackChild(label_values, std::move(callback));
+    return this->AddCallbackChild(label_values, std::move(callback));
   }
   absl::Status RemoveCallback(
       absl::Span<const absl::string_view> label_values) {
-    return RemoveCallbackChild(label_values);
+    return this->RemoveCallbackChild(label_values);
   }
 
+ protected:
+  using LabeledFamily<T>::LabeledFamily;
+};
+
+}  // namespace internal
+
+class CounterFamily final : public internal::CallbackFamily<Counter> {
  private:
   friend class Registry;
   static constexpr internal::MetricType kType = internal::MetricType::kCounter;
 
   CounterFamily(std::string name, std::string help,
                 std::vector<std::string> label_names)
-      : LabeledFamily(std::move(name), std::move(help), kType,
-                      std::move(label_names)) {}
+      : CallbackFamily(std::move(name), std::move(help), kType,
+                       std::move(label_names)) {}
   std::unique_ptr<Counter> NewChild(ValueCallback callback) const override;
 };
 
-class GaugeFamily final : public internal::LabeledFamily<Gauge> {
- public:
-  // A child that reports `callback()` at scrape time (queue depth, DB size).
-  // Errors: see LabeledFamily::AddCallbackChild.
-  absl::Status AddCallback(absl::Span<const absl::string_view> label_values,
-                           ValueCallback callback) {
-    return AddCallbackChild(label_values, std::move(callback));
-  }
-  absl::Status RemoveCallback(
-      absl::Span<const absl::string_view> label_values) {
-    return RemoveCallbackChild(label_values);
-  }
-
+class GaugeFamily final : public internal::CallbackFamily<Gauge> {
  private:
   friend class Registry;
   static constexpr internal::MetricType kType = internal::MetricType::kGauge;
 
   GaugeFamily(std::string name, std::string help,
               std::vector<std::string> label_names)
-      : LabeledFamily(std::move(name), std::move(help), kType,
-                      std::move(label_names)) {}
+      : CallbackFamily(std::move(name), std::move(help), kType,
+                       std::move(label_names)) {}
   std::unique_ptr<Gauge> NewChild(ValueCallback callback) const override;
 };
 

@@ -39,26 +39,13 @@ class RocksDbStore final : public Store {
 
   absl::Status LoadIndex() {
     absl::MutexLock lock(&mu_);
-    CONVERGE_RETURN_IF_ERROR(ScanFamily(
-        db_.get(), families_.Get(schema::kDesiredFamily), schema::kSandboxPrefix,
-        [&](absl::string_view key, absl::string_view value) -> absl::Status {
-          records::SandboxDesired desired;
-          if (!Admit(key, schema::Decode(key, value, &desired))) return absl::OkStatus();
-          SandboxRecord& record = index_[desired.id()];
-          record.id = desired.id();
-          record.desired = std::move(desired);
+    CONVERGE_RETURN_IF_ERROR(ScanSandboxes(
+        db_.get(), families_,
+        [this](absl::string_view key, const absl::Status& error) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          Quarantine(key, error);
           return absl::OkStatus();
-        }));
-    CONVERGE_RETURN_IF_ERROR(ScanFamily(
-        db_.get(), families_.Get(schema::kActualFamily), schema::kSandboxPrefix,
-        [&](absl::string_view key, absl::string_view value) -> absl::Status {
-          records::SandboxActual actual;
-          if (!Admit(key, schema::Decode(key, value, &actual))) return absl::OkStatus();
-          SandboxRecord& record = index_[actual.id()];
-          record.id = actual.id();
-          record.actual = std::move(actual);
-          return absl::OkStatus();
-        }));
+        },
+        &index_));
     // A sandbox with either side quarantined is left alone entirely.
     for (const std::string& id : quarantined_) index_.erase(id);
     for (const auto& [id, record] : index_) {
@@ -232,12 +219,7 @@ class RocksDbStore final : public Store {
 
   absl::StatusOr<std::optional<std::string>> GetMeta(
       const std::string& key) const override {
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(),
-                                 families_.Get(schema::kMetaFamily), key, &value);
-    if (s.IsNotFound()) return std::optional<std::string>();
-    if (!s.ok()) return RocksDbError(s, absl::StrCat("read meta `", key, "`"));
-    return std::optional<std::string>(std::move(value));
+    return ReadMeta(db_.get(), families_, key);
   }
 
   absl::Status PutMeta(const std::string& key, const std::string& value) override {
@@ -289,14 +271,12 @@ class RocksDbStore final : public Store {
     return status;
   }
 
-  // False (and the record set aside, logged once) if `decoded` failed.
-  bool Admit(absl::string_view key, const absl::Status& decoded)
+  // Sets aside (and logs) a record that did not decode.
+  void Quarantine(absl::string_view key, const absl::Status& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (decoded.ok()) return true;
     std::string id(key.substr(std::string(schema::kSandboxPrefix).size()));
     quarantined_.insert(id);
-    NamedLogger("store")->error("record quarantined id={} error={}", id, decoded.ToString());
-    return false;
+    NamedLogger("store")->error("record quarantined id={} error={}", id, error.ToString());
   }
 
   void Notify(const std::string& id, Family family) {

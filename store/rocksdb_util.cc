@@ -73,4 +73,46 @@ absl::Status ScanFamily(
   return absl::OkStatus();
 }
 
+namespace {
+
+// Decodes one family's records into the `field` side of `out`'s entries.
+template <typename Record>
+absl::Status ScanSide(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
+    const std::function<absl::Status(absl::string_view, const absl::Status&)>& undecodable,
+    std::optional<Record> SandboxRecord::*field, std::map<std::string, SandboxRecord>* out) {
+  return ScanFamily(db, family, schema::kSandboxPrefix,
+                    [&](absl::string_view key, absl::string_view value) -> absl::Status {
+                      Record decoded;
+                      absl::Status status = schema::Decode(key, value, &decoded);
+                      if (!status.ok()) return undecodable(key, status);
+                      SandboxRecord& record = (*out)[decoded.id()];
+                      record.id = decoded.id();
+                      record.*field = std::move(decoded);
+                      return absl::OkStatus();
+                    });
+}
+
+}  // namespace
+
+absl::Status ScanSandboxes(
+    rocksdb::DB* db, const FamilyHandles& families,
+    const std::function<absl::Status(absl::string_view key, const absl::Status& error)>&
+        undecodable,
+    std::map<std::string, SandboxRecord>* out) {
+  CONVERGE_RETURN_IF_ERROR(ScanSide<records::SandboxDesired>(
+      db, families.Get(schema::kDesiredFamily), undecodable, &SandboxRecord::desired, out));
+  return ScanSide<records::SandboxActual>(db, families.Get(schema::kActualFamily), undecodable,
+                                          &SandboxRecord::actual, out);
+}
+
+absl::StatusOr<std::optional<std::string>> ReadMeta(rocksdb::DB* db, const FamilyHandles& families,
+                                                    const std::string& key) {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), families.Get(schema::kMetaFamily), key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return RocksDbError(s, absl::StrCat("read meta `", key, "`"));
+  return std::optional<std::string>(std::move(value));
+}
+
 }  // namespace converge

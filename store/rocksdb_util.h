@@ -5,12 +5,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "rocksdb/db.h"
+#include "store/store.h"
 
 namespace converge {
 
@@ -35,6 +37,19 @@ absl::Status ScanFamily(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, absl::string_view prefix,
     const std::function<absl::Status(absl::string_view key, absl::string_view value)>&
         visit);
+
+// Reads every sandbox record of both families into `out`, by id. A record
+// that does not decode is passed to `undecodable` with the decode error: an
+// OK answer skips it, an error stops the scan with that error.
+absl::Status ScanSandboxes(
+    rocksdb::DB* db, const FamilyHandles& families,
+    const std::function<absl::Status(absl::string_view key, const absl::Status& error)>&
+        undecodable,
+    std::map<std::string, SandboxRecord>* out);
+
+// The `meta` value of `key`, if any.
+absl::StatusOr<std::optional<std::string>> ReadMeta(rocksdb::DB* db, const FamilyHandles& families,
+                                                    const std::string& key);
 
 }  // namespace converge
 

@@ -10,7 +10,6 @@
 #include "common/status_macros.h"
 #include "rocksdb/db.h"
 #include "store/rocksdb_util.h"
-#include "store/schema.h"
 
 namespace converge {
 namespace {
@@ -32,26 +31,10 @@ class SecondaryStoreView final : public StoreView {
 
   absl::StatusOr<std::vector<SandboxRecord>> ListSandboxes() const override {
     std::map<std::string, SandboxRecord> records;
-    CONVERGE_RETURN_IF_ERROR(ScanFamily(
-        db_.get(), families_.Get(schema::kDesiredFamily), schema::kSandboxPrefix,
-        [&](absl::string_view key, absl::string_view value) -> absl::Status {
-          records::SandboxDesired desired;
-          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &desired));
-          SandboxRecord& record = records[desired.id()];
-          record.id = desired.id();
-          record.desired = std::move(desired);
-          return absl::OkStatus();
-        }));
-    CONVERGE_RETURN_IF_ERROR(ScanFamily(
-        db_.get(), families_.Get(schema::kActualFamily), schema::kSandboxPrefix,
-        [&](absl::string_view key, absl::string_view value) -> absl::Status {
-          records::SandboxActual actual;
-          CONVERGE_RETURN_IF_ERROR(schema::Decode(key, value, &actual));
-          SandboxRecord& record = records[actual.id()];
-          record.id = actual.id();
-          record.actual = std::move(actual);
-          return absl::OkStatus();
-        }));
+    // An operator's view reports an unreadable record rather than hide it.
+    CONVERGE_RETURN_IF_ERROR(ScanSandboxes(
+        db_.get(), families_,
+        [](absl::string_view, const absl::Status& error) { return error; }, &records));
     std::vector<SandboxRecord> out;
     for (auto& [id, record] : records) out.push_back(std::move(record));
     return out;
@@ -59,12 +42,7 @@ class SecondaryStoreView final : public StoreView {
 
   absl::StatusOr<std::optional<std::string>> GetMeta(
       const std::string& key) const override {
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(),
-                                 families_.Get(schema::kMetaFamily), key, &value);
-    if (s.IsNotFound()) return std::optional<std::string>();
-    if (!s.ok()) return RocksDbError(s, absl::StrCat("read meta `", key, "`"));
-    return std::optional<std::string>(std::move(value));
+    return ReadMeta(db_.get(), families_, key);
   }
 
  private:

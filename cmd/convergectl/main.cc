@@ -16,11 +16,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "api/cri/api.grpc.pb.h"
 #include "cmd/convergectl/dump.h"
+#include "common/host_port.h"
 #include "common/proto_json.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -182,12 +182,9 @@ int ForEachId(const std::vector<std::string>& ids, const char* verb, const char*
 
 absl::StatusOr<std::map<std::string, converge::LiveView>> FetchLiveObservations(
     const std::string& address) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("--metrics_address \"", address, "\" is not host:port"));
-  }
-  httplib::Client client(address.substr(0, colon), port);
+  absl::StatusOr<converge::HostPort> daemon = converge::ParseHostPort("--metrics_address", address);
+  if (!daemon.ok()) return daemon.status();
+  httplib::Client client(daemon->host, daemon->port);
   client.set_connection_timeout(2);
   client.set_read_timeout(absl::ToInt64Seconds(absl::GetFlag(FLAGS_timeout)));
   httplib::Result result = client.Get("/debug/observe");

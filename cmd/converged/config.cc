@@ -27,24 +27,26 @@ config::DaemonConfig DefaultDaemonConfig() {
   return config;
 }
 
-absl::StatusOr<absl::Duration> ResyncPeriod(const config::DaemonConfig& config) {
-  absl::Duration period;
-  if (!absl::ParseDuration(config.resync_period(), &period) || period <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "resync_period: \"", config.resync_period(), "\" is not a positive duration like 10s"));
+namespace {
+
+absl::StatusOr<absl::Duration> PositiveDuration(absl::string_view field, const std::string& value,
+                                                absl::string_view example) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(value, &duration) || duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", value,
+                                                   "\" is not a positive duration like ", example));
   }
-  return period;
+  return duration;
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ResyncPeriod(const config::DaemonConfig& config) {
+  return PositiveDuration("resync_period", config.resync_period(), "10s");
 }
 
 absl::StatusOr<absl::Duration> CniPluginTimeout(const config::DaemonConfig& config) {
-  absl::Duration timeout;
-  if (!absl::ParseDuration(config.cni_plugin_timeout(), &timeout) ||
-      timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("cni_plugin_timeout: \"",
-                                                   config.cni_plugin_timeout(),
-                                                   "\" is not a positive duration like 60s"));
-  }
-  return timeout;
+  return PositiveDuration("cni_plugin_timeout", config.cni_plugin_timeout(), "60s");
 }
 
 std::vector<std::string> CniBinDirs(const config::DaemonConfig& config) {

@@ -247,10 +247,8 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
     reconciler->Stop();
     return status;
   }
-  const std::string metrics_host =
-      config.metrics_address().substr(0, config.metrics_address().rfind(':'));
   log->info("converged {} serving CRI socket={} metrics=http://{}:{}/metrics root={} state={}",
-            CONVERGE_VERSION, config.socket(), metrics_host, endpoint->port(), config.root(),
+            CONVERGE_VERSION, config.socket(), endpoint->host(), endpoint->port(), config.root(),
             config.state());
 
   wait_for_stop();

@@ -2,9 +2,10 @@
 
 #include <sys/socket.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/host_port.h"
+#include "common/status_macros.h"
 #include "httplib.h"
 
 namespace converge {
@@ -20,15 +21,7 @@ bool IsLoopback(const std::string& remote) {
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
     const std::string& address, const metrics::Registry* registry,
     std::function<std::string()> observe_json) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics_address: \"", address, "\" is not host:port"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  CONVERGE_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort("metrics_address", address));
 
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
@@ -51,8 +44,10 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
     }
     res.set_content(observe_json(), "application/json");
   });
-  endpoint->port_ = port == 0 ? endpoint->server_->bind_to_any_port(host)
-                              : (endpoint->server_->bind_to_port(host, port) ? port : -1);
+  endpoint->host_ = listen.host;
+  endpoint->port_ = listen.port == 0
+                        ? endpoint->server_->bind_to_any_port(listen.host)
+                        : (endpoint->server_->bind_to_port(listen.host, listen.port) ? listen.port : -1);
   if (endpoint->port_ < 0) {
     return absl::UnavailableError(absl::StrCat("metrics_address: cannot listen on ", address));
   }

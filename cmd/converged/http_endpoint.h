@@ -33,6 +33,7 @@ class HttpEndpoint {
   ~HttpEndpoint();
 
   void Stop();
+  const std::string& host() const { return host_; }
   int port() const { return port_; }
 
  private:
@@ -40,6 +41,7 @@ class HttpEndpoint {
 
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::string host_;
   int port_ = 0;
 };
 

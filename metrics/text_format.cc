@@ -34,37 +34,31 @@ void AppendValue(double value, std::string* out) {
   out->append(buffer, ec == std::errc() ? end - buffer : 0);
 }
 
-void AppendEscapedHelp(absl::string_view help, std::string* out) {
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      default:
-        out->push_back(c);
+namespace {
+
+// The text format's escapes: `\` and newline always, `"` inside quotes.
+void AppendEscaped(absl::string_view text, bool quoted, std::string* out) {
+  for (char c : text) {
+    if (c == '\\') {
+      out->append("\\\\");
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '"' && quoted) {
+      out->append("\\\"");
+    } else {
+      out->push_back(c);
     }
   }
 }
 
+}  // namespace
+
+void AppendEscapedHelp(absl::string_view help, std::string* out) {
+  AppendEscaped(help, /*quoted=*/false, out);
+}
+
 void AppendEscapedLabelValue(absl::string_view value, std::string* out) {
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
+  AppendEscaped(value, /*quoted=*/true, out);
 }
 
 }  // namespace converge::metrics::internal

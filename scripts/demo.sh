@@ -45,3 +45,15 @@ echo "== convergectl stopp / rmp"
 "$convergectl" rmp "$id"
 echo "== convergectl dump (after removal)"
 "$convergectl" dump
+
+# The demo plays kubelet, which owns the pod's cgroup parent (converged only
+# removes the converge-<id> cgroup it made under it): remove what is left of
+# the parent tree, empty directories only.
+parent=$(sed -n 's/.*"cgroup_parent": *"\([^"]*\)".*/\1/p' testdata/pods/sandbox.json)
+top=${parent#/}
+top=${top%%/*}
+if [[ -n "$top" ]]; then
+  for hierarchy in /sys/fs/cgroup /sys/fs/cgroup/*; do
+    [[ -d "$hierarchy/$top" ]] && find "$hierarchy/$top" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+fi

@@ -9,9 +9,9 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   librocksdb-dev libabsl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcpp-httplib-dev
-  # run and test: nsenter/mount (util-linux, mount), ip (iproute2), CNI
+  # run and test: nsenter/setpriv/mount (util-linux, mount), ip (iproute2), curl, CNI
   # plugins and the iptables they drive, busybox for test workloads
-  util-linux mount iproute2 procps containernetworking-plugins iptables busybox-static
+  util-linux mount iproute2 procps containernetworking-plugins iptables busybox-static curl
   # promtool and a Prometheus server for the metrics tests
   prometheus
 )

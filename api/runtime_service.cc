@@ -6,6 +6,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "api/deadline.h"
 #include "api/grpc_status.h"
 #include "api/sandbox_view.h"
 #include "api/validation.h"
@@ -80,13 +81,7 @@ grpc::Status RuntimeServiceImpl::NotImplemented(const char* method) {
 }
 
 absl::Time RuntimeServiceImpl::Deadline(const grpc::ServerContext* context) const {
-  const absl::Time now = absl::Now();
-  const absl::Time client = absl::FromChrono(context->deadline());
-  // Answer a little before the client gives up, so that it reads our
-  // DEADLINE_EXCEEDED with the last error instead of its own bare one.
-  const absl::Duration margin =
-      std::clamp((client - now) / 10, absl::ZeroDuration(), absl::Seconds(1));
-  return std::min(now + options_.max_wait, client - margin);
+  return CallDeadline(context, options_.max_wait);
 }
 
 absl::Status RuntimeServiceImpl::Unfinished(const SandboxRecord& record,

@@ -138,26 +138,6 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
   std::string pod_cidr_ ABSL_GUARDED_BY(config_mu_);
 };
 
-// ImageService: arrives with the images issue; every RPC says so.
-class ImageServiceImpl final : public runtime::v1::ImageService::Service {
- public:
-#define CONVERGE_CRI_IMAGE_NOT_YET(method, request_type, response_type)       \
-  grpc::Status method(grpc::ServerContext*, const runtime::v1::request_type*, \
-                      runtime::v1::response_type*) override {                 \
-    return RuntimeServiceImpl::NotImplemented(#method);                       \
-  }
-  CONVERGE_CRI_IMAGE_NOT_YET(ListImages, ListImagesRequest, ListImagesResponse)
-  CONVERGE_CRI_IMAGE_NOT_YET(ImageStatus, ImageStatusRequest, ImageStatusResponse)
-  CONVERGE_CRI_IMAGE_NOT_YET(PullImage, PullImageRequest, PullImageResponse)
-  CONVERGE_CRI_IMAGE_NOT_YET(RemoveImage, RemoveImageRequest, RemoveImageResponse)
-  CONVERGE_CRI_IMAGE_NOT_YET(ImageFsInfo, ImageFsInfoRequest, ImageFsInfoResponse)
-#undef CONVERGE_CRI_IMAGE_NOT_YET
-  grpc::Status StreamImages(grpc::ServerContext*, const runtime::v1::StreamImagesRequest*,
-                            grpc::ServerWriter<runtime::v1::StreamImagesResponse>*) override {
-    return RuntimeServiceImpl::NotImplemented("StreamImages");
-  }
-};
-
 }  // namespace converge
 
 #endif  // CONVERGE_API_RUNTIME_SERVICE_H_

@@ -28,6 +28,11 @@ _LIBS = {
     "benchmark": ["benchmark"],
     "json": ["nlohmann_json"],
     "httplib": ["cpp-httplib"],
+    "curl": ["libcurl"],
+    "crypto": ["libcrypto"],
+    "zlib": ["zlib"],
+    "zstd": ["libzstd"],
+    "archive": ["libarchive"],
 }
 
 def _pkg_config(ctx, flag, modules):

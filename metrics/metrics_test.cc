@@ -22,8 +22,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 TEST(ExpositionTest, Golden) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(
-      requests,
+  ASSERT_OK_AND_ASSIGN(auto requests,
       registry.AddCounter("converge_cri_requests_total",
                           "CRI requests handled.\nSplit by \"method\" and "
                           "C:\\code.",
@@ -35,32 +34,28 @@ TEST(ExpositionTest, Golden) {
   run_ok->Increment();
   run_ok->Increment(2);
 
-  ASSERT_OK_AND_ASSIGN(
-      idle, registry.AddCounter("converge_idle_total", "Never incremented."));
+  ASSERT_OK_AND_ASSIGN(auto idle, registry.AddCounter("converge_idle_total", "Never incremented."));
   (void)idle;
-  ASSERT_OK_AND_ASSIGN(
-      unused, registry.AddCounter("converge_unused_total", "No children yet.",
+  ASSERT_OK_AND_ASSIGN(auto unused, registry.AddCounter("converge_unused_total", "No children yet.",
                                   {"kind"}));
   (void)unused;
 
-  ASSERT_OK_AND_ASSIGN(pods, registry.AddGauge("converge_pods", "Pods known."));
+  ASSERT_OK_AND_ASSIGN(auto pods, registry.AddGauge("converge_pods", "Pods known."));
   pods->WithLabels({})->Set(10);
   pods->WithLabels({})->Sub(4);
   pods->WithLabels({})->Add(1);
 
-  ASSERT_OK_AND_ASSIGN(depth, registry.AddGauge("converge_queue_depth",
+  ASSERT_OK_AND_ASSIGN(auto depth, registry.AddGauge("converge_queue_depth",
                                                 "Keys waiting.", {"queue"}));
   ASSERT_OK(depth->AddCallback({"pods"}, [] { return 4.0; }));
   depth->WithLabels({"images"})->Set(-1.5);
 
-  ASSERT_OK_AND_ASSIGN(
-      sync, registry.AddHistogram("converge_sync_duration_seconds",
+  ASSERT_OK_AND_ASSIGN(auto sync, registry.AddHistogram("converge_sync_duration_seconds",
                                   "Sync latency.", {"phase"}, {0.25, 0.5, 1}));
   Histogram* create = sync->WithLabels({"create"});
   for (double v : {0.125, 0.25, 0.5 - 0.125, 4.0}) create->Observe(v);
 
-  ASSERT_OK_AND_ASSIGN(
-      tiny, registry.AddHistogram("converge_tiny_seconds", "Unlabeled.", {},
+  ASSERT_OK_AND_ASSIGN(auto tiny, registry.AddHistogram("converge_tiny_seconds", "Unlabeled.", {},
                                   {1, kInf}));
   (void)tiny;
 
@@ -122,8 +117,7 @@ TEST(HistogramTest, BucketsAreCumulativeAndLeIsInclusive) {
   };
   for (const HistogramCase& c : cases) {
     Registry registry;
-    ASSERT_OK_AND_ASSIGN(
-        family, registry.AddHistogram("h_seconds", "help", {}, c.bounds));
+    ASSERT_OK_AND_ASSIGN(auto family, registry.AddHistogram("h_seconds", "help", {}, c.bounds));
     Histogram* h = family->WithLabels({});
     for (double v : c.observations) h->Observe(v);
     const Histogram::Snapshot snapshot = h->Collect();
@@ -135,8 +129,7 @@ TEST(HistogramTest, BucketsAreCumulativeAndLeIsInclusive) {
 TEST(HistogramTest, CountSumAndBucketsAgreeAfterManyObservations) {
   Registry registry;
   const std::vector<double> bounds = LinearBuckets(10, 10, 9);  // 10..90
-  ASSERT_OK_AND_ASSIGN(
-      family, registry.AddHistogram("latency_seconds", "help", {"op"}, bounds));
+  ASSERT_OK_AND_ASSIGN(auto family, registry.AddHistogram("latency_seconds", "help", {"op"}, bounds));
   Histogram* h = family->WithLabels({"read"});
 
   // 0..119 in quarter steps, hitting every bound exactly and going past the
@@ -186,7 +179,7 @@ TEST(HistogramTest, BucketHelpers) {
 
 TEST(CounterTest, NeverGoesBackwards) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family, registry.AddCounter("c_total", "help"));
+  ASSERT_OK_AND_ASSIGN(auto family, registry.AddCounter("c_total", "help"));
   Counter* c = family->WithLabels({});
   c->Increment(5);
   c->Increment(-1);
@@ -201,7 +194,7 @@ TEST(CounterTest, NeverGoesBackwards) {
 
 TEST(CounterTest, ConcurrentIncrementsSumExactly) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family,
+  ASSERT_OK_AND_ASSIGN(auto family,
                        registry.AddCounter("c_total", "help", {"worker"}));
   Counter* shared = family->WithLabels({"shared"});
   constexpr int kThreads = 8;
@@ -225,7 +218,7 @@ TEST(CounterTest, ConcurrentIncrementsSumExactly) {
 
 TEST(GaugeTest, ConcurrentAddAndSubCancel) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family, registry.AddGauge("g", "help"));
+  ASSERT_OK_AND_ASSIGN(auto family, registry.AddGauge("g", "help"));
   Gauge* g = family->WithLabels({});
   g->Set(100);
   std::vector<std::thread> threads;
@@ -240,13 +233,13 @@ TEST(GaugeTest, ConcurrentAddAndSubCancel) {
 
 TEST(FamilyTest, WithLabelsReturnsTheSameChild) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family,
+  ASSERT_OK_AND_ASSIGN(auto family,
                        registry.AddCounter("c_total", "help", {"a", "b"}));
   std::string a = "x";
   Counter* first = family->WithLabels({a, "y"});
   EXPECT_EQ(family->WithLabels({"x", "y"}), first);
   EXPECT_NE(family->WithLabels({"x", "z"}), first);
-  ASSERT_OK_AND_ASSIGN(got, family->Get({"x", "y"}));
+  ASSERT_OK_AND_ASSIGN(auto got, family->Get({"x", "y"}));
   EXPECT_EQ(got, first);
 }
 
@@ -254,7 +247,7 @@ TEST(FamilyTest, WithLabelsReturnsTheSameChild) {
 
 TEST(FamilyTest, WrongLabelCountIsAnErrorOrADetachedChild) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family,
+  ASSERT_OK_AND_ASSIGN(auto family,
                        registry.AddCounter("c_total", "help", {"a", "b"}));
   EXPECT_THAT(family->Get({"only one"}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -271,7 +264,7 @@ TEST(FamilyTest, WrongLabelCountIsAnErrorOrADetachedChild) {
 
 TEST(FamilyTest, Callbacks) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family, registry.AddGauge("depth", "help", {"queue"}));
+  ASSERT_OK_AND_ASSIGN(auto family, registry.AddGauge("depth", "help", {"queue"}));
   double pods = 3;
   ASSERT_OK(family->AddCallback({"pods"}, [&pods] { return pods; }));
   EXPECT_THAT(family->AddCallback({"pods"}, [] { return 1.0; }),
@@ -298,8 +291,7 @@ TEST(FamilyTest, Callbacks) {
   EXPECT_THAT(family->RemoveCallback({"images"}),
               StatusIs(absl::StatusCode::kNotFound, "no callback"));
 
-  ASSERT_OK_AND_ASSIGN(
-      uptime, registry.AddCallbackCounter("uptime_seconds_total", "help",
+  ASSERT_OK_AND_ASSIGN(auto uptime, registry.AddCallbackCounter("uptime_seconds_total", "help",
                                           [] { return 12.5; }));
   (void)uptime;
   EXPECT_EQ(SampleValue(registry.Exposition(), "uptime_seconds_total"), 12.5);
@@ -309,8 +301,8 @@ TEST(FamilyTest, Callbacks) {
 
 TEST(FamilyTest, UnlabeledFamilyIsZeroUntilUsedAndMayBecomeACallback) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(depth, registry.AddGauge("depth", "help"));
-  ASSERT_OK_AND_ASSIGN(errors, registry.AddCounter("errors_total", "help"));
+  ASSERT_OK_AND_ASSIGN(auto depth, registry.AddGauge("depth", "help"));
+  ASSERT_OK_AND_ASSIGN(auto errors, registry.AddCounter("errors_total", "help"));
   EXPECT_EQ(SampleValue(registry.Exposition(), "depth"), 0);
   EXPECT_EQ(SampleValue(registry.Exposition(), "errors_total"), 0);
 
@@ -327,7 +319,7 @@ TEST(FamilyTest, UnlabeledFamilyIsZeroUntilUsedAndMayBecomeACallback) {
 
 TEST(RegistryTest, ScrapeHooksRunBeforeValuesAreRead) {
   Registry registry;
-  ASSERT_OK_AND_ASSIGN(family, registry.AddGauge("scrapes", "help"));
+  ASSERT_OK_AND_ASSIGN(auto family, registry.AddGauge("scrapes", "help"));
   Gauge* scrapes = family->WithLabels({});
   bool fail = false;
   const Registry::ScrapeHookId id =

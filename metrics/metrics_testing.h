@@ -1,7 +1,7 @@
 // Test helpers for //metrics: status matching and reading one sample back
 // out of an exposition.
 //
-//   ASSERT_OK_AND_ASSIGN(family, registry.AddGauge("g", "help"));
+//   ASSERT_OK_AND_ASSIGN(auto family, registry.AddGauge("g", "help"));
 //   EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound, "no callback"));
 //   EXPECT_EQ(SampleValue(registry.Exposition(), "g{queue=\"pods\"}"), 3);
 #ifndef CONVERGE_METRICS_METRICS_TESTING_H_
@@ -15,15 +15,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/testing/status_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-
-// Declares `var` as the value of the StatusOr `expr`, failing the test if it
-// is an error.
-#define ASSERT_OK_AND_ASSIGN(var, expr)                        \
-  auto var##_statusor = (expr);                                \
-  ASSERT_TRUE(var##_statusor.ok()) << var##_statusor.status(); \
-  auto var = *std::move(var##_statusor)
 
 namespace converge::metrics {
 

@@ -62,8 +62,7 @@ TEST_F(PromtoolTest, AcceptsEveryKindAndProcessMetrics) {
   options.version = "v0.1.0 \"dev\"\\build";
   ASSERT_OK(RegisterProcessMetrics(&registry, options));
 
-  ASSERT_OK_AND_ASSIGN(
-      requests,
+  ASSERT_OK_AND_ASSIGN(auto requests,
       registry.AddCounter("converge_cri_requests_total",
                           "CRI requests by \"method\" and code.\nSecond line "
                           "with a back\\slash.",
@@ -71,20 +70,18 @@ TEST_F(PromtoolTest, AcceptsEveryKindAndProcessMetrics) {
   requests->WithLabels({"RunPodSandbox", "OK"})->Increment(3);
   requests->WithLabels({"Weird", "quote\" back\\slash\nnewline ünï"})
       ->Increment();
-  ASSERT_OK_AND_ASSIGN(written,
+  ASSERT_OK_AND_ASSIGN(auto written,
                        registry.AddCounter("converge_store_written_bytes_total",
                                            "Bytes written to the store."));
   written->WithLabels({})->Increment(1.5e12);
 
-  ASSERT_OK_AND_ASSIGN(
-      pods, registry.AddGauge("converge_pods", "Pods known.", {"state"}));
+  ASSERT_OK_AND_ASSIGN(auto pods, registry.AddGauge("converge_pods", "Pods known.", {"state"}));
   pods->WithLabels({"ready"})->Set(12);
   pods->WithLabels({"failed"})->Set(0);
-  ASSERT_OK_AND_ASSIGN(
-      temperature,
+  ASSERT_OK_AND_ASSIGN(auto temperature,
       registry.AddGauge("converge_test_temperature_celsius", "Odd values."));
   temperature->WithLabels({})->Set(-273.15);
-  ASSERT_OK_AND_ASSIGN(depth, registry.AddGauge("converge_workqueue_depth",
+  ASSERT_OK_AND_ASSIGN(auto depth, registry.AddGauge("converge_workqueue_depth",
                                                 "Keys waiting.", {"name"}));
   ASSERT_OK(depth->AddCallback({"pods"}, [] { return 4.0; }));
   ASSERT_OK(registry
@@ -92,7 +89,7 @@ TEST_F(PromtoolTest, AcceptsEveryKindAndProcessMetrics) {
                                   "RocksDB live data size.",
                                   [] { return 123456789.0; })
                 .status());
-  ASSERT_OK_AND_ASSIGN(ratio, registry.AddGauge("converge_test_ratio",
+  ASSERT_OK_AND_ASSIGN(auto ratio, registry.AddGauge("converge_test_ratio",
                                                 "Special floats.", {"kind"}));
   ratio->WithLabels({"inf"})->Set(std::numeric_limits<double>::infinity());
   ratio->WithLabels({"minus_inf"})
@@ -100,16 +97,14 @@ TEST_F(PromtoolTest, AcceptsEveryKindAndProcessMetrics) {
   ratio->WithLabels({"nan"})->Set(std::nan(""));
   ratio->WithLabels({"tiny"})->Set(1.5e-300);
 
-  ASSERT_OK_AND_ASSIGN(
-      latency, registry.AddHistogram("converge_cri_request_duration_seconds",
+  ASSERT_OK_AND_ASSIGN(auto latency, registry.AddHistogram("converge_cri_request_duration_seconds",
                                      "CRI request latency.", {"method"},
                                      DefaultBuckets()));
   for (double v : {0.001, 0.005, 0.3, 1.0, 2.5, 60.0}) {
     latency->WithLabels({"RunPodSandbox"})->Observe(v);
   }
   latency->WithLabels({"StopPodSandbox"})->Observe(0.02);
-  ASSERT_OK_AND_ASSIGN(
-      sizes,
+  ASSERT_OK_AND_ASSIGN(auto sizes,
       registry.AddHistogram("converge_image_layer_size_bytes", "Layer sizes.",
                             {}, ExponentialBuckets(1024, 4, 8)));
   sizes->WithLabels({})->Observe(5e6);

@@ -77,21 +77,6 @@ absl::Status Reconciler::RegisterStateMetrics() {
                                        "Pods waiting for a reconcile worker.", {}));
   CONVERGE_RETURN_IF_ERROR(
       queue_depth_->AddCallback({}, [this] { return static_cast<double>(queue_->Len()); }));
-  CONVERGE_ASSIGN_OR_RETURN(
-      objects_, registry->AddGauge("converge_objects",
-                                   "Objects known to the store, by kind and state (pending: "
-                                   "desired only; removing: tombstone still being torn down).",
-                                   {"kind", "state"}));
-  CONVERGE_ASSIGN_OR_RETURN(
-      unconverged_,
-      registry->AddGauge("converge_unconverged_objects",
-                         "Objects whose actual state does not match desired yet, by kind.",
-                         {"kind"}));
-  CONVERGE_ASSIGN_OR_RETURN(
-      oldest_unconverged_,
-      registry->AddGauge("converge_oldest_unconverged_seconds",
-                         "How long the longest-waiting unconverged object has waited, by kind.",
-                         {"kind"}));
   state_hook_ = registry->AddScrapeHook("reconciler state", [this] { return RefreshStateMetrics(); });
   return absl::OkStatus();
 }
@@ -125,9 +110,8 @@ absl::Status Reconciler::RefreshStateMetrics() {
       }
     }
   }
-  for (const auto& [state, count] : by_state) objects_->WithLabels({"sandbox", state})->Set(count);
-  unconverged_->WithLabels({"sandbox"})->Set(unconverged);
-  oldest_unconverged_->WithLabels({"sandbox"})->Set(absl::ToDoubleSeconds(oldest));
+  for (const auto& [state, count] : by_state) metrics_->SetObjects("sandbox", state, count);
+  metrics_->SetUnconverged("sandbox", unconverged, oldest);
   return absl::OkStatus();
 }
 

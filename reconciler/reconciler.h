@@ -99,6 +99,9 @@ class Reconciler final : public HealthReporter {
   // flight may make a sandbox look momentarily inconsistent.
   std::vector<LiveObservation> ObserveLive();
 
+  // Shared with the image reconciler, which reports into the same families.
+  ReconcilerMetrics* metrics() const { return metrics_.get(); }
+
   std::string PinPath(const std::string& id, const std::string& kind) const;
   std::string PinRoot() const;
 
@@ -142,9 +145,6 @@ class Reconciler final : public HealthReporter {
   const std::unique_ptr<metrics::Registry> own_registry_;  // when none was given
   const std::unique_ptr<ReconcilerMetrics> metrics_;
   metrics::GaugeFamily* queue_depth_ = nullptr;
-  metrics::GaugeFamily* objects_ = nullptr;
-  metrics::GaugeFamily* unconverged_ = nullptr;
-  metrics::GaugeFamily* oldest_unconverged_ = nullptr;
   metrics::Registry::ScrapeHookId state_hook_ = 0;
 
   StateReader::ListenerId listener_;

@@ -38,6 +38,21 @@ absl::StatusOr<std::unique_ptr<ReconcilerMetrics>> ReconcilerMetrics::Create(
       registry->AddCounter("converge_executor_errors_total",
                            "Executor operations that failed, by executor and operation.",
                            {"executor", "operation"}));
+  CONVERGE_ASSIGN_OR_RETURN(
+      m->objects_, registry->AddGauge("converge_objects",
+                                      "Objects known to the store, by kind and state (pending: "
+                                      "desired only; removing: tombstone still being torn down).",
+                                      {"kind", "state"}));
+  CONVERGE_ASSIGN_OR_RETURN(
+      m->unconverged_,
+      registry->AddGauge("converge_unconverged_objects",
+                         "Objects whose actual state does not match desired yet, by kind.",
+                         {"kind"}));
+  CONVERGE_ASSIGN_OR_RETURN(
+      m->oldest_unconverged_,
+      registry->AddGauge("converge_oldest_unconverged_seconds",
+                         "How long the longest-waiting unconverged object has waited, by kind.",
+                         {"kind"}));
   return m;
 }
 

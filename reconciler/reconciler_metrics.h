@@ -7,8 +7,11 @@
 //   converge_executor_operation_duration_seconds{executor, operation}
 //   converge_executor_errors_total{executor, operation}
 //
-// plus, computed at scrape time by the Reconciler: queue depth, objects by
-// state, unconverged objects and the age of the oldest.
+// plus gauges that the reconcilers set at scrape time:
+//
+//   converge_objects{kind, state}                        objects by state
+//   converge_unconverged_objects{kind}                   desired != actual
+//   converge_oldest_unconverged_seconds{kind}            age of the oldest of those
 #ifndef CONVERGE_RECONCILER_RECONCILER_METRICS_H_
 #define CONVERGE_RECONCILER_RECONCILER_METRICS_H_
 
@@ -29,8 +32,9 @@ class ReconcilerMetrics {
   void ObservePass(absl::Duration duration, bool ok);
   void CountRetry() { retries_->WithLabels({})->Increment(); }
   void CountAction(PodAction::Kind kind, bool ok);
-  void ObserveConvergence(absl::Duration latency) {
-    convergence_->WithLabels({"sandbox"})->Observe(absl::ToDoubleSeconds(latency));
+  // `kind`: "sandbox" or "image".
+  void ObserveConvergence(const char* kind, absl::Duration latency) {
+    convergence_->WithLabels({kind})->Observe(absl::ToDoubleSeconds(latency));
   }
 
   // Runs `operation` (returning absl::Status or absl::StatusOr<T>), timing it
@@ -43,6 +47,14 @@ class ReconcilerMetrics {
         ->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     if (!StatusOf(result).ok()) executor_errors_->WithLabels({executor, op})->Increment();
     return result;
+  }
+
+  void SetObjects(const char* kind, const std::string& state, int count) {
+    objects_->WithLabels({kind, state})->Set(count);
+  }
+  void SetUnconverged(const char* kind, int count, absl::Duration oldest) {
+    unconverged_->WithLabels({kind})->Set(count);
+    oldest_unconverged_->WithLabels({kind})->Set(absl::ToDoubleSeconds(oldest));
   }
 
   metrics::Registry* registry() const { return registry_; }
@@ -63,6 +75,9 @@ class ReconcilerMetrics {
   metrics::HistogramFamily* convergence_ = nullptr;
   metrics::HistogramFamily* executor_durations_ = nullptr;
   metrics::CounterFamily* executor_errors_ = nullptr;
+  metrics::GaugeFamily* objects_ = nullptr;
+  metrics::GaugeFamily* unconverged_ = nullptr;
+  metrics::GaugeFamily* oldest_unconverged_ = nullptr;
 };
 
 }  // namespace converge

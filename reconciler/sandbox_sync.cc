@@ -303,7 +303,7 @@ absl::Status Reconciler::ApplyStep(const PodAction& step, const SandboxRecord& r
     case PodAction::Kind::kDeleteActual:
       CONVERGE_RETURN_IF_ERROR(store_->DeleteSandboxActual(record.id));
       if (record.desired) {
-        metrics_->ObserveConvergence(clock_->Now() -
+        metrics_->ObserveConvergence("sandbox", clock_->Now() -
                                      absl::FromUnixNanos(record.desired->updated_at_unix_nanos()));
       }
       return absl::OkStatus();
@@ -328,7 +328,7 @@ absl::Status Reconciler::RecordOutcome(const SandboxRecord& record, SandboxActua
   actual.set_attempted_generation(generation);
   if (result.ok()) {
     if (record.desired && actual.observed_generation() < generation) {
-      metrics_->ObserveConvergence(clock_->Now() -
+      metrics_->ObserveConvergence("sandbox", clock_->Now() -
                                    absl::FromUnixNanos(record.desired->updated_at_unix_nanos()));
     }
     actual.set_observed_generation(generation);

@@ -9,11 +9,16 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   librocksdb-dev libabsl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcpp-httplib-dev
+  # image pulls and unpacking: HTTP(S), sha256, gzip, zstd, tar parsing
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libarchive-dev
   # run and test: nsenter/setpriv/mount (util-linux, mount), ip (iproute2), curl, CNI
   # plugins and the iptables they drive, busybox for test workloads
   util-linux mount iproute2 procps containernetworking-plugins iptables busybox-static curl
   # promtool and a Prometheus server for the metrics tests
   prometheus
+  # a real OCI registry on loopback, the tool that pushes test images into it, and
+  # htpasswd for its basic-auth tests
+  docker-registry skopeo apache2-utils
 )
 
 missing=()

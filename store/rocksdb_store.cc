@@ -46,6 +46,17 @@ class RocksDbStore final : public Store {
           return absl::OkStatus();
         },
         &index_));
+    CONVERGE_RETURN_IF_ERROR(ScanImages(
+        db_.get(), families_,
+        [this](absl::string_view key, const absl::Status& error) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          // An image record we cannot read is re-pulled on demand; its
+          // content is kept until the record is readable again or removed.
+          quarantined_.insert(std::string(key));
+          NamedLogger("store")->error("image record quarantined key={} error={}",
+                                      std::string(key), error.ToString());
+          return absl::OkStatus();
+        },
+        &image_refs_, &images_));
     // A sandbox with either side quarantined is left alone entirely.
     for (const std::string& id : quarantined_) index_.erase(id);
     for (const auto& [id, record] : index_) {
@@ -79,19 +90,56 @@ class RocksDbStore final : public Store {
     return it->second;
   }
 
+  std::optional<ImageRefRecord> GetImageRef(const std::string& reference) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = image_refs_.find(reference);
+    if (it == image_refs_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::vector<ImageRefRecord> ListImageRefs() const override {
+    absl::MutexLock lock(&mu_);
+    std::vector<ImageRefRecord> out;
+    out.reserve(image_refs_.size());
+    for (const auto& [reference, record] : image_refs_) out.push_back(record);
+    return out;
+  }
+
+  std::optional<records::ImageRecord> GetImage(const std::string& id) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = images_.find(id);
+    if (it == images_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::vector<records::ImageRecord> ListImages() const override {
+    absl::MutexLock lock(&mu_);
+    std::vector<records::ImageRecord> out;
+    out.reserve(images_.size());
+    for (const auto& [id, image] : images_) out.push_back(image);
+    return out;
+  }
+
+  std::pair<ImageRefRecord, bool> AwaitImageRef(
+      const std::string& reference, absl::Time deadline,
+      const std::function<bool(const ImageRefRecord&)>& done,
+      const std::function<bool()>& cancelled) const override {
+    return AwaitLocked<ImageRefRecord>(
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          auto it = image_refs_.find(reference);
+          return it == image_refs_.end() ? ImageRefRecord{reference, std::nullopt, std::nullopt}
+                                         : it->second;
+        },
+        deadline, done, cancelled);
+  }
+
   std::pair<SandboxRecord, bool> AwaitSandbox(
       const std::string& id, absl::Time deadline,
       const std::function<bool(const SandboxRecord&)>& done,
       const std::function<bool()>& cancelled) const override {
-    absl::MutexLock lock(&mu_);
-    while (true) {
-      SandboxRecord record = LookupLocked(id);
-      if (done(record)) return {std::move(record), true};
-      if (waits_cancelled_ || (cancelled && cancelled()) || absl::Now() >= deadline) {
-        return {std::move(record), false};
-      }
-      changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + kCancelPoll));
-    }
+    return AwaitLocked<SandboxRecord>(
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return LookupLocked(id); }, deadline, done,
+        cancelled);
   }
 
   void CancelWaits() override {
@@ -217,6 +265,77 @@ class RocksDbStore final : public Store {
     return absl::OkStatus();
   }
 
+  absl::Status PutImageDesired(const std::vector<records::ImageDesired>& desired) override {
+    rocksdb::WriteBatch batch;
+    for (const records::ImageDesired& record : desired) {
+      batch.Put(families_.Get(schema::kDesiredFamily), schema::ImageKey(record.reference()),
+                record.SerializeAsString());
+    }
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/true, "image desired"));
+    {
+      absl::MutexLock lock(&mu_);
+      for (const records::ImageDesired& record : desired) {
+        ImageRefRecord& entry = image_refs_[record.reference()];
+        entry.reference = record.reference();
+        entry.desired = record;
+      }
+      changed_.SignalAll();
+    }
+    for (const records::ImageDesired& record : desired) {
+      Notify(record.reference(), Family::kImageDesired);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteImageDesired(const std::string& reference) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(families_.Get(schema::kDesiredFamily), schema::ImageKey(reference));
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/true, reference));
+    UpdateImageRef(reference, [](ImageRefRecord& entry) { entry.desired.reset(); });
+    Notify(reference, Family::kImageDesired);
+    return absl::OkStatus();
+  }
+
+  absl::Status PutImageRef(const records::ImageRefActual& ref,
+                           const records::ImageRecord* image) override {
+    rocksdb::WriteBatch batch;
+    auto* family = families_.Get(schema::kImagesFamily);
+    batch.Put(family, schema::ImageRefKey(ref.reference()), ref.SerializeAsString());
+    if (image != nullptr) {
+      batch.Put(family, schema::ImageKey(image->id()), image->SerializeAsString());
+    }
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/false, ref.reference()));
+    {
+      absl::MutexLock lock(&mu_);
+      if (image != nullptr) images_[image->id()] = *image;
+    }
+    UpdateImageRef(ref.reference(), [&](ImageRefRecord& entry) { entry.actual = ref; });
+    Notify(ref.reference(), Family::kImages);
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteImageRef(const std::string& reference) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(families_.Get(schema::kImagesFamily), schema::ImageRefKey(reference));
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/false, reference));
+    UpdateImageRef(reference, [](ImageRefRecord& entry) { entry.actual.reset(); });
+    Notify(reference, Family::kImages);
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteImage(const std::string& id) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(families_.Get(schema::kImagesFamily), schema::ImageKey(id));
+    CONVERGE_RETURN_IF_ERROR(Write(&batch, /*sync=*/false, id));
+    {
+      absl::MutexLock lock(&mu_);
+      images_.erase(id);
+      changed_.SignalAll();
+    }
+    Notify(id, Family::kImages);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::optional<std::string>> GetMeta(
       const std::string& key) const override {
     return ReadMeta(db_.get(), families_, key);
@@ -249,6 +368,33 @@ class RocksDbStore final : public Store {
  private:
   static bool IsLive(const records::SandboxDesired& desired) {
     return desired.stage() != records::SANDBOX_STAGE_REMOVED;
+  }
+
+  template <typename Record, typename Lookup>
+  std::pair<Record, bool> AwaitLocked(const Lookup& lookup, absl::Time deadline,
+                                      const std::function<bool(const Record&)>& done,
+                                      const std::function<bool()>& cancelled) const {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      Record record = lookup();
+      if (done(record)) return {std::move(record), true};
+      if (waits_cancelled_ || (cancelled && cancelled()) || absl::Now() >= deadline) {
+        return {std::move(record), false};
+      }
+      changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + kCancelPoll));
+    }
+  }
+
+  // Applies `change` to the reference's entry, dropping the entry once both
+  // sides are gone, and wakes waiters.
+  void UpdateImageRef(const std::string& reference,
+                      const std::function<void(ImageRefRecord&)>& change) {
+    absl::MutexLock lock(&mu_);
+    ImageRefRecord& entry = image_refs_[reference];
+    entry.reference = reference;
+    change(entry);
+    if (!entry.desired && !entry.actual) image_refs_.erase(reference);
+    changed_.SignalAll();
   }
 
   SandboxRecord LookupLocked(const std::string& id) const
@@ -296,6 +442,8 @@ class RocksDbStore final : public Store {
   mutable absl::CondVar changed_;
   std::map<std::string, SandboxRecord> index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> names_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, ImageRefRecord> image_refs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, records::ImageRecord> images_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> quarantined_ ABSL_GUARDED_BY(mu_);
   absl::Status write_health_ ABSL_GUARDED_BY(mu_);
   bool waits_cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -106,6 +106,44 @@ absl::Status ScanSandboxes(
                                           &SandboxRecord::actual, out);
 }
 
+absl::Status ScanImages(
+    rocksdb::DB* db, const FamilyHandles& families,
+    const std::function<absl::Status(absl::string_view key, const absl::Status& error)>&
+        undecodable,
+    std::map<std::string, ImageRefRecord>* refs,
+    std::map<std::string, records::ImageRecord>* images) {
+  CONVERGE_RETURN_IF_ERROR(ScanFamily(
+      db, families.Get(schema::kDesiredFamily), schema::kImagePrefix,
+      [&](absl::string_view key, absl::string_view value) -> absl::Status {
+        records::ImageDesired decoded;
+        absl::Status status = schema::Decode(key, value, &decoded);
+        if (!status.ok()) return undecodable(key, status);
+        ImageRefRecord& record = (*refs)[decoded.reference()];
+        record.reference = decoded.reference();
+        record.desired = std::move(decoded);
+        return absl::OkStatus();
+      }));
+  CONVERGE_RETURN_IF_ERROR(ScanFamily(
+      db, families.Get(schema::kImagesFamily), schema::kImageRefPrefix,
+      [&](absl::string_view key, absl::string_view value) -> absl::Status {
+        records::ImageRefActual decoded;
+        absl::Status status = schema::Decode(key, value, &decoded);
+        if (!status.ok()) return undecodable(key, status);
+        ImageRefRecord& record = (*refs)[decoded.reference()];
+        record.reference = decoded.reference();
+        record.actual = std::move(decoded);
+        return absl::OkStatus();
+      }));
+  return ScanFamily(db, families.Get(schema::kImagesFamily), schema::kImagePrefix,
+                    [&](absl::string_view key, absl::string_view value) -> absl::Status {
+                      records::ImageRecord decoded;
+                      absl::Status status = schema::Decode(key, value, &decoded);
+                      if (!status.ok()) return undecodable(key, status);
+                      (*images)[decoded.id()] = std::move(decoded);
+                      return absl::OkStatus();
+                    });
+}
+
 absl::StatusOr<std::optional<std::string>> ReadMeta(rocksdb::DB* db, const FamilyHandles& families,
                                                     const std::string& key) {
   std::string value;

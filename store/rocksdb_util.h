@@ -47,6 +47,15 @@ absl::Status ScanSandboxes(
         undecodable,
     std::map<std::string, SandboxRecord>* out);
 
+// Image references (desired and images families) by reference, and image
+// records by id; undecodable records as in ScanSandboxes.
+absl::Status ScanImages(
+    rocksdb::DB* db, const FamilyHandles& families,
+    const std::function<absl::Status(absl::string_view key, const absl::Status& error)>&
+        undecodable,
+    std::map<std::string, ImageRefRecord>* refs,
+    std::map<std::string, records::ImageRecord>* images);
+
 // The `meta` value of `key`, if any.
 absl::StatusOr<std::optional<std::string>> ReadMeta(rocksdb::DB* db, const FamilyHandles& families,
                                                     const std::string& key);

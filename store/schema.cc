@@ -19,6 +19,14 @@ std::string SandboxNameIndexKey(absl::string_view name_key) {
   return absl::StrCat(kSandboxNamePrefix, name_key);
 }
 
+std::string ImageKey(absl::string_view reference_or_id) {
+  return absl::StrCat(kImagePrefix, reference_or_id);
+}
+
+std::string ImageRefKey(absl::string_view reference) {
+  return absl::StrCat(kImageRefPrefix, reference);
+}
+
 absl::Status Decode(absl::string_view key, absl::string_view bytes,
                     google::protobuf::Message* record) {
   if (!record->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

@@ -45,6 +45,18 @@ struct SandboxRecord {
 // left.
 bool IsConverged(const SandboxRecord& record);
 
+// An image reference as the store knows it: desired alone before the first
+// pull attempt, actual alone after a removal finished.
+struct ImageRefRecord {
+  std::string reference;
+  std::optional<records::ImageDesired> desired;
+  std::optional<records::ImageRefActual> actual;
+};
+
+// True when the reference's current desired generation was acted on: pulled
+// (or removed) without error.
+bool IsConverged(const ImageRefRecord& record);
+
 // The identity kubelet retries RunPodSandbox with.
 std::string SandboxNameKey(const runtime::v1::PodSandboxMetadata& metadata);
 
@@ -59,6 +71,13 @@ class StateReader {
   virtual std::optional<std::string> FindSandboxByName(
       const runtime::v1::PodSandboxMetadata& metadata) const = 0;
 
+  virtual std::optional<ImageRefRecord> GetImageRef(const std::string& reference) const = 0;
+  // Every known reference, ordered.
+  virtual std::vector<ImageRefRecord> ListImageRefs() const = 0;
+  virtual std::optional<records::ImageRecord> GetImage(const std::string& id) const = 0;
+  // Every stored image, ordered by id.
+  virtual std::vector<records::ImageRecord> ListImages() const = 0;
+
   // Blocks until `done` holds for the sandbox's record (evaluated after every
   // write), `deadline` passes, `cancelled` returns true (polled about twice a
   // second: the client went away) or CancelWaits() was called. Returns the
@@ -69,12 +88,21 @@ class StateReader {
       const std::function<bool(const SandboxRecord&)>& done,
       const std::function<bool()>& cancelled = nullptr) const = 0;
 
+  // AwaitSandbox for an image reference.
+  virtual std::pair<ImageRefRecord, bool> AwaitImageRef(
+      const std::string& reference, absl::Time deadline,
+      const std::function<bool(const ImageRefRecord&)>& done,
+      const std::function<bool()>& cancelled = nullptr) const = 0;
+
   // Ends every AwaitSandbox now and in the future (daemon shutdown).
   virtual void CancelWaits() = 0;
   virtual bool WaitsCancelled() const = 0;
 
-  enum class Family { kDesired, kActual };
-  // Called with the sandbox id and the family written, after each write.
+  // kDesired and kActual carry sandbox ids; kImageDesired and kImages carry
+  // image references (kImages also when only an image record changed, with
+  // the image id).
+  enum class Family { kDesired, kActual, kImageDesired, kImages };
+  // Called with the key and the family written, after each write.
   using Listener = std::function<void(const std::string& id, Family family)>;
   using ListenerId = int;
   virtual ListenerId AddListener(Listener listener) = 0;
@@ -96,6 +124,11 @@ class DesiredWriter : public virtual StateReader {
   virtual absl::Status PutSandboxDesired(const records::SandboxDesired& desired) = 0;
   // Deletes the tombstone and its name index entry once nothing actual is left.
   virtual absl::Status DeleteSandboxDesired(const std::string& id) = 0;
+
+  // Stores every record in one batch (RemoveImage gives up all the names of
+  // an image at once).
+  virtual absl::Status PutImageDesired(const std::vector<records::ImageDesired>& desired) = 0;
+  virtual absl::Status DeleteImageDesired(const std::string& reference) = 0;
 };
 
 // Writes to the `actual` family.
@@ -111,7 +144,20 @@ class ActualWriter : public virtual StateReader {
   virtual absl::Status DeleteSandboxActual(const std::string& id) = 0;
 };
 
-class Store : public DesiredWriter, public ActualWriter {
+// Writes to the `images` family: the image reconciler's records. Image data
+// lives on disk in the content and layer stores; a buffered write suffices
+// because the records are rebuilt by pulling again if a power loss drops them.
+class ImageWriter : public virtual StateReader {
+ public:
+  // The reference's outcome and, when a pull succeeded, its image, in one
+  // batch so that no reference ever names an image that is not recorded.
+  virtual absl::Status PutImageRef(const records::ImageRefActual& ref,
+                                   const records::ImageRecord* image) = 0;
+  virtual absl::Status DeleteImageRef(const std::string& reference) = 0;
+  virtual absl::Status DeleteImage(const std::string& id) = 0;
+};
+
+class Store : public DesiredWriter, public ActualWriter, public ImageWriter {
  public:
   // Opens (creating if missing) the database in `dir`.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir);

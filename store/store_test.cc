@@ -211,5 +211,54 @@ TEST_F(StoreTest, WriteHealthAndListenerRemoval) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST_F(StoreTest, ImageRefsAndImagesSurviveReopenAndWakeWaiters) {
+  const std::string ref = "docker.io/library/busybox:latest";
+  {
+    auto store = OpenStore();
+    records::ImageDesired desired;
+    desired.set_reference(ref);
+    desired.set_present(true);
+    desired.set_generation(1);
+    std::vector<std::string> seen;
+    store->AddListener([&](const std::string& key, StateReader::Family family) {
+      if (family == StateReader::Family::kImageDesired) seen.push_back("desired:" + key);
+      if (family == StateReader::Family::kImages) seen.push_back("images:" + key);
+    });
+    ASSERT_OK(store->PutImageDesired({desired}));
+    std::thread writer([&] {
+      absl::SleepFor(absl::Milliseconds(50));
+      records::ImageRefActual actual;
+      actual.set_reference(ref);
+      actual.set_image_id("sha256:" + std::string(64, 'a'));
+      actual.set_observed_generation(1);
+      records::ImageRecord image;
+      image.set_id(actual.image_id());
+      image.set_size(42);
+      EXPECT_OK(store->PutImageRef(actual, &image));
+    });
+    auto [record, done] = store->AwaitImageRef(
+        ref, absl::Now() + absl::Seconds(10),
+        [](const ImageRefRecord& r) { return r.actual.has_value(); });
+    writer.join();
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(IsConverged(record));
+    EXPECT_EQ(seen, (std::vector<std::string>{"desired:" + ref, "images:" + ref}));
+  }
+  auto store = OpenStore();
+  ASSERT_EQ(store->ListImageRefs().size(), 1u);
+  ASSERT_EQ(store->ListImages().size(), 1u);
+  EXPECT_EQ(store->GetImage("sha256:" + std::string(64, 'a'))->size(), 42);
+  ASSERT_OK(store->DeleteImageRef(ref));
+  ASSERT_OK(store->DeleteImageDesired(ref));
+  EXPECT_FALSE(store->GetImageRef(ref).has_value());
+  ASSERT_OK(store->DeleteImage("sha256:" + std::string(64, 'a')));
+  EXPECT_TRUE(store->ListImages().empty());
+  auto view = StoreView::Open(dir_.string());
+  ASSERT_TRUE(view.ok()) << view.status();
+  auto images = (*view)->ListImages();
+  ASSERT_TRUE(images.ok());
+  EXPECT_TRUE(images->refs.empty());
+}
+
 }  // namespace
 }  // namespace converge

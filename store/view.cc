@@ -40,6 +40,18 @@ class SecondaryStoreView final : public StoreView {
     return out;
   }
 
+  absl::StatusOr<Images> ListImages() const override {
+    std::map<std::string, ImageRefRecord> refs;
+    std::map<std::string, records::ImageRecord> images;
+    CONVERGE_RETURN_IF_ERROR(ScanImages(
+        db_.get(), families_,
+        [](absl::string_view, const absl::Status& error) { return error; }, &refs, &images));
+    Images out;
+    for (auto& [reference, record] : refs) out.refs.push_back(std::move(record));
+    for (auto& [id, image] : images) out.images.push_back(std::move(image));
+    return out;
+  }
+
   absl::StatusOr<std::optional<std::string>> GetMeta(
       const std::string& key) const override {
     return ReadMeta(db_.get(), families_, key);

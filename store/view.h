@@ -23,6 +23,11 @@ class StoreView {
   virtual ~StoreView() = default;
 
   virtual absl::StatusOr<std::vector<SandboxRecord>> ListSandboxes() const = 0;
+  struct Images {
+    std::vector<ImageRefRecord> refs;
+    std::vector<records::ImageRecord> images;
+  };
+  virtual absl::StatusOr<Images> ListImages() const = 0;
   virtual absl::StatusOr<std::optional<std::string>> GetMeta(
       const std::string& key) const = 0;
 };

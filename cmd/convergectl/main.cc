@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "api/cri/api.grpc.pb.h"
 #include "cmd/convergectl/dump.h"
+#include "cmd/convergectl/images.h"
 #include "common/host_port.h"
 #include "common/proto_json.h"
 #include "google/protobuf/util/json_util.h"
@@ -32,7 +33,10 @@ ABSL_FLAG(std::string, root, "/var/lib/converge", "converged's --root, for dump"
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(4), "How long a CRI call may take");
 ABSL_FLAG(bool, json, false, "dump: JSON output");
 ABSL_FLAG(bool, diff, false, "dump: only sandboxes that have not converged");
-ABSL_FLAG(bool, quiet, false, "pods: only print ids");
+ABSL_FLAG(bool, quiet, false, "pods, images: only print ids");
+ABSL_FLAG(std::string, creds, "", "pull: registry credentials USERNAME:PASSWORD");
+ABSL_FLAG(std::string, image_name, "",
+          "image import: repository for images the archive names only by a tag, or not at all");
 ABSL_FLAG(bool, live, false,
           "dump: also ask the running daemon what it observes now (--metrics_address)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9338", "converged's --metrics_address");
@@ -53,6 +57,13 @@ Commands:
   inspectp ID          pod sandbox status, with desired and actual records
   stopp ID...          stop pod sandboxes
   rmp ID...            remove pod sandboxes
+  images               list images (--quiet for ids only)
+  pull IMAGE           pull an image (--creds USER:PASSWORD for a private registry)
+  rmi IMAGE...         remove images (by name, id or id prefix)
+  inspecti IMAGE       image status with manifest, config and layers
+  imagefsinfo          usage of the image store
+  image import FILE    import an OCI layout or `docker save` archive (air-gapped nodes;
+                       --image_name REPO for archives that name images only by tag)
   dump                 desired vs actual state from the store (--root, --json, --diff,
                        --id PREFIX, --name NAME, --namespace NS); works while
                        converged runs and after it died. --live adds what the
@@ -241,6 +252,28 @@ int main(int argc, char** argv) {
     return ForEachId(rest, "remove", "removed", &RuntimeService::Stub::RemovePodSandbox);
   }
   if (command == "dump" && rest.empty()) return Dump();
-  std::fputs(kUsage, stderr);
-  return 2;
+
+  const converge::ImageCommandContext images{
+      grpc::CreateChannel("unix://" + absl::GetFlag(FLAGS_socket), grpc::InsecureChannelCredentials()),
+      absl::GetFlag(FLAGS_timeout)};
+  absl::Status status;
+  if (command == "images" && rest.empty()) {
+    status = converge::ListImagesCommand(images, absl::GetFlag(FLAGS_quiet));
+  } else if (command == "pull" && rest.size() == 1) {
+    status = converge::PullCommand(images, rest[0], absl::GetFlag(FLAGS_creds));
+  } else if (command == "rmi" && !rest.empty()) {
+    return converge::RemoveImagesCommand(images, rest).ok() ? 0 : 1;
+  } else if (command == "inspecti" && rest.size() == 1) {
+    status = converge::InspectImageCommand(images, rest[0]);
+  } else if (command == "imagefsinfo" && rest.empty()) {
+    status = converge::ImageFsInfoCommand(images);
+  } else if (command == "image" && rest.size() == 2 && rest[0] == "import") {
+    status = converge::ImportCommand(images, absl::GetFlag(FLAGS_root) + "/images", rest[1],
+                                     absl::GetFlag(FLAGS_image_name));
+  } else {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (!status.ok()) return Fail(status.ToString());
+  return 0;
 }

@@ -49,6 +49,22 @@ absl::StatusOr<absl::Duration> CniPluginTimeout(const config::DaemonConfig& conf
   return PositiveDuration("cni_plugin_timeout", config.cni_plugin_timeout(), "60s");
 }
 
+absl::StatusOr<registry::RegistryHosts> RegistryHostsOf(const config::DaemonConfig& config) {
+  registry::RegistryHosts hosts;
+  auto mirrors = registry::ParseMirrors(config.registry_mirrors());
+  if (!mirrors.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("registry_mirrors: ", mirrors.status().message()));
+  }
+  hosts.mirrors = *std::move(mirrors);
+  auto insecure = registry::ParseInsecureRegistries(config.insecure_registries());
+  if (!insecure.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("insecure_registries: ", insecure.status().message()));
+  }
+  hosts.insecure = *std::move(insecure);
+  return hosts;
+}
+
 std::vector<std::string> CniBinDirs(const config::DaemonConfig& config) {
   return absl::StrSplit(config.cni_bin_dirs(), ':', absl::SkipEmpty());
 }
@@ -104,6 +120,7 @@ absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
   for (const std::string& dir : CniBinDirs(config)) {
     CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("cni_bin_dirs", dir));
   }
+  CONVERGE_RETURN_IF_ERROR(RegistryHostsOf(config).status());
   return config;
 }
 

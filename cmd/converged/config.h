@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "api/config.pb.h"
+#include "executors/image/registry/hosts.h"
 
 namespace converge {
 
@@ -24,6 +25,9 @@ absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
 absl::StatusOr<absl::Duration> ResyncPeriod(const config::DaemonConfig& config);
 absl::StatusOr<absl::Duration> CniPluginTimeout(const config::DaemonConfig& config);
 std::vector<std::string> CniBinDirs(const config::DaemonConfig& config);
+
+// Mirrors and insecure registries; errors name the config field.
+absl::StatusOr<registry::RegistryHosts> RegistryHostsOf(const config::DaemonConfig& config);
 
 }  // namespace converge
 

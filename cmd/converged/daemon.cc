@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "api/cri_metrics.h"
+#include "api/image_service.h"
 #include "api/runtime_service.h"
 #include "api/tombstones.h"
 #include "cmd/converged/config.h"
@@ -24,6 +25,8 @@
 #include "common/status_macros.h"
 #include "executors/cgroup/linux_cgroup.h"
 #include "executors/files/linux_sandbox_files.h"
+#include "executors/image/oci_image_executor.h"
+#include "executors/image/registry/http_registry.h"
 #include "executors/namespace/linux_namespace.h"
 #include "executors/network/cni/cni_network.h"
 #include "executors/network/loopback_network.h"
@@ -32,6 +35,7 @@
 #include "metrics/metrics.h"
 #include "metrics/process_metrics.h"
 #include "nlohmann/json.hpp"
+#include "reconciler/image_reconciler.h"
 #include "reconciler/reconciler.h"
 #include "store/store.h"
 
@@ -219,12 +223,32 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
       }));
   CONVERGE_RETURN_IF_ERROR(reconciler->Start());
 
+  CONVERGE_ASSIGN_OR_RETURN(converge::registry::RegistryHosts registry_hosts,
+                            RegistryHostsOf(config));
+  converge::registry::ClientOptions client_options;
+  client_options.user_agent = absl::StrCat("converge/", CONVERGE_VERSION);
+  // Shutdown ends the waits; pulls in flight stop with them and resume at
+  // the next start.
+  client_options.cancelled = [&store] { return store->WaitsCancelled(); };
+  converge::registry::HttpRegistry registry_client(registry_hosts, client_options);
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<OciImageExecutor> image_executor,
+                            OciImageExecutor::Create(config.root() + "/images", &registry_client));
+  PullCredentials pull_credentials;
+  ImageReconcilerOptions image_options;
+  image_options.metrics = reconciler->metrics();
+  CONVERGE_ASSIGN_OR_RETURN(
+      std::unique_ptr<ImageReconciler> image_reconciler,
+      ImageReconciler::Create(store.get(), image_executor.get(), &pull_credentials, image_options,
+                              RealClock::Get()));
+  CONVERGE_RETURN_IF_ERROR(image_reconciler->Start());
+
   RuntimeServiceOptions service_options;
   service_options.version = CONVERGE_VERSION;
   service_options.new_id = NewSandboxId;
   TombstoneJanitor janitor(store.get());
   RuntimeServiceImpl runtime_service(store.get(), reconciler.get(), service_options);
-  ImageServiceImpl image_service;
+  ImageServiceImpl image_service(store.get(), &pull_credentials, image_reconciler.get(),
+                                 ImageServiceOptions());
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CriMetricsInterceptorFactory> cri_metrics,
                             CriMetricsInterceptorFactory::Create(&registry));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -238,12 +262,14 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   builder.SetMaxSendMessageSize(16 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
+    image_reconciler->Stop();
     reconciler->Stop();
     return absl::UnavailableError(absl::StrCat("cannot listen on `", config.socket(), "`"));
   }
   if (chmod(config.socket().c_str(), 0660) != 0) {
     absl::Status status = ErrnoError(errno, "chmod `", config.socket(), "`");
     server->Shutdown();
+    image_reconciler->Stop();
     reconciler->Stop();
     return status;
   }
@@ -259,6 +285,7 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   // then let the workers finish the pass they are in.
   store->CancelWaits();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  image_reconciler->Stop();
   reconciler->Stop();
   endpoint->Stop();
   return absl::OkStatus();

@@ -31,6 +31,10 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
 ABSL_FLAG(std::string, cni_conf_dir, "/etc/cni/net.d", "CNI network configuration directory");
 ABSL_FLAG(std::string, cni_bin_dirs, "/usr/lib/cni:/opt/cni/bin", "CNI plugin directories");
 ABSL_FLAG(std::string, cni_plugin_timeout, "60s", "Limit for one CNI plugin call");
+ABSL_FLAG(std::string, registry_mirrors, "",
+          "HOST=ENDPOINT[,...]: pull images of HOST from ENDPOINT first, keeping their names");
+ABSL_FLAG(std::string, insecure_registries, "",
+          "HOST[:PORT][,...]: registries that may be reached over plain HTTP");
 ABSL_FLAG(std::vector<std::string>, crash_at, {},
           "Testing only: crash points at which the daemon kills itself with SIGKILL");
 
@@ -51,6 +55,8 @@ std::map<std::string, std::string> ExplicitFlags(int argc, char** argv) {
       {"cni_conf_dir", absl::GetFlag(FLAGS_cni_conf_dir)},
       {"cni_bin_dirs", absl::GetFlag(FLAGS_cni_bin_dirs)},
       {"cni_plugin_timeout", absl::GetFlag(FLAGS_cni_plugin_timeout)},
+      {"registry_mirrors", absl::GetFlag(FLAGS_registry_mirrors)},
+      {"insecure_registries", absl::GetFlag(FLAGS_insecure_registries)},
   };
   std::map<std::string, std::string> explicit_flags;
   for (int i = 1; i < argc; ++i) {

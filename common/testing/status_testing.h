@@ -22,6 +22,17 @@
     ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_; \
   } while (0)
 
+// Asserts that a StatusOr is OK and moves its value into `lhs`.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL_(           \
+      ASSERT_OK_AND_ASSIGN_CONCAT_(assert_statusor_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_CONCAT_INNER_(a, b) a##b
+#define ASSERT_OK_AND_ASSIGN_CONCAT_(a, b) ASSERT_OK_AND_ASSIGN_CONCAT_INNER_(a, b)
+#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)       \
+  auto statusor = (expr);                                    \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();           \
+  lhs = std::move(statusor).value()
+
 namespace converge {
 
 // An empty directory private to the running test, deleted with this object.

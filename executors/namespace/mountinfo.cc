@@ -56,6 +56,7 @@ absl::StatusOr<MountInfo> ParseLine(absl::string_view line) {
   }
   info.fs_type = std::string(fields[dash + 1]);
   info.source = Unescape(fields[dash + 2]);
+  if (dash + 3 < fields.size()) info.super_options = Unescape(fields[dash + 3]);
   return info;
 }
 

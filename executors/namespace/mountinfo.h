@@ -24,6 +24,8 @@ struct MountInfo {
   std::vector<std::string> optional_fields;  // e.g. "shared:7", "master:1"
   std::string fs_type;
   std::string source;
+  // Filesystem options ("rw,lowerdir=/a:/b,upperdir=..." for overlayfs).
+  std::string super_options;
 
   bool shared() const;  // has a "shared:N" optional field
 };

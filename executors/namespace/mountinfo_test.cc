@@ -28,6 +28,7 @@ TEST(ParseMountInfo, FieldsOptionalTagsAndEscapes) {
 
   EXPECT_EQ((*mounts)[2].fs_type, "tmpfs");
   EXPECT_EQ((*mounts)[2].source, "");  // empty source keeps its field
+  EXPECT_EQ((*mounts)[2].super_options, "rw");
 }
 
 TEST(ParseMountInfo, RejectsMalformedLine) {

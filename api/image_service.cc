@@ -1,0 +1,349 @@
+#include "api/image_service.h"
+
+#include <set>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "api/deadline.h"
+#include "api/grpc_status.h"
+#include "common/log.h"
+#include "executors/image/reference.h"
+#include "nlohmann/json.hpp"
+
+namespace converge {
+namespace {
+
+using runtime::v1::Image;
+
+// StreamImages sends this many images per message.
+constexpr int kStreamBatch = 200;
+// Shortest id prefix accepted (crictl's short ids are 13 characters).
+constexpr size_t kMinIdPrefix = 6;
+
+bool IsHex(absl::string_view text) {
+  for (char c : text) {
+    if (!absl::ascii_isxdigit(c) || absl::ascii_isupper(c)) return false;
+  }
+  return true;
+}
+
+// A reference the store records under `ref` names a tag (not a digest).
+bool IsTagReference(const std::string& ref) {
+  return ref.find('@') == std::string::npos;
+}
+
+// The refs that currently name `image_id`.
+std::vector<const ImageRefRecord*> NamesOf(const std::string& image_id,
+                                           const std::vector<ImageRefRecord>& refs) {
+  std::vector<const ImageRefRecord*> out;
+  for (const ImageRefRecord& ref : refs) {
+    if (ref.actual && ref.actual->image_id() == image_id) out.push_back(&ref);
+  }
+  return out;
+}
+
+grpc::Status InvalidArgument(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+}  // namespace
+
+Image CriImage(const records::ImageRecord& image, const std::vector<ImageRefRecord>& refs) {
+  Image out;
+  out.set_id(image.id());
+  std::set<std::string> tags, digests;
+  for (const ImageRefRecord* ref : NamesOf(image.id(), refs)) {
+    if (IsTagReference(ref->reference)) tags.insert(ref->reference);
+    if (!ref->actual->repo_digest().empty()) digests.insert(ref->actual->repo_digest());
+  }
+  for (const std::string& tag : tags) out.add_repo_tags(tag);
+  for (const std::string& digest : digests) out.add_repo_digests(digest);
+  out.set_size(static_cast<uint64_t>(image.size()));
+  // kubelet checks runAsNonRoot against these: a numeric user (with or
+  // without a group) is a uid, anything else a name.
+  const std::string& user = image.runtime_config().user();
+  const std::string user_part = user.substr(0, user.find(':'));
+  int64_t uid;
+  if (!user_part.empty() && absl::SimpleAtoi(user_part, &uid)) {
+    out.mutable_uid()->set_value(uid);
+  } else {
+    out.set_username(user_part);
+  }
+  out.mutable_spec()->set_image(image.id());
+  return out;
+}
+
+ImageServiceImpl::ImageServiceImpl(DesiredWriter* store, PullCredentials* credentials,
+                                   const ImageUsageReporter* usage, ImageServiceOptions options)
+    : store_(store), credentials_(credentials), usage_(usage), options_(std::move(options)) {}
+
+absl::Time ImageServiceImpl::Deadline(const grpc::ServerContext* context) const {
+  return CallDeadline(context, options_.max_wait);
+}
+
+absl::Mutex& ImageServiceImpl::LockFor(const std::string& reference) {
+  return stripes_[absl::Hash<std::string>{}(reference) % stripes_.size()];
+}
+
+absl::StatusOr<std::optional<records::ImageRecord>> ImageServiceImpl::Find(
+    const std::string& text) const {
+  absl::string_view id_hex = text;
+  absl::ConsumePrefix(&id_hex, "sha256:");
+  const bool could_be_id = id_hex.size() >= kMinIdPrefix && id_hex.size() <= 64 && IsHex(id_hex);
+  if (could_be_id && id_hex.size() == 64) {
+    return store_->GetImage(absl::StrCat("sha256:", id_hex));
+  }
+  auto reference = ParseImageReference(text);
+  if (reference.ok()) {
+    const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
+    const std::string key = reference->String();
+    const std::string repo_digest =
+        reference->digest.empty() ? "" : absl::StrCat(reference->Repository(), "@",
+                                                      reference->digest.str());
+    for (const ImageRefRecord& ref : refs) {
+      if (!ref.actual || ref.actual->image_id().empty()) continue;
+      // A digest reference also finds an image pulled by tag that resolved
+      // to that digest.
+      if (ref.reference == key || (!repo_digest.empty() && ref.actual->repo_digest() == repo_digest)) {
+        return store_->GetImage(ref.actual->image_id());
+      }
+    }
+  }
+  if (could_be_id) {
+    std::optional<records::ImageRecord> match;
+    for (records::ImageRecord& image : store_->ListImages()) {
+      if (!absl::StartsWith(image.id(), absl::StrCat("sha256:", id_hex))) continue;
+      if (match) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("image id prefix \"", text, "\" is ambiguous"));
+      }
+      match = std::move(image);
+    }
+    return match;
+  }
+  if (!reference.ok()) return reference.status();
+  return std::nullopt;
+}
+
+std::vector<Image> ImageServiceImpl::Matching(const runtime::v1::ImageFilter* filter,
+                                              grpc::Status* status) const {
+  std::vector<Image> out;
+  const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
+  if (filter != nullptr && !filter->image().image().empty()) {
+    auto found = Find(filter->image().image());
+    if (!found.ok()) {
+      *status = InvalidArgument(absl::StrCat("filter.image.image: ", found.status().message()));
+    } else if (*found) {
+      out.push_back(CriImage(**found, refs));
+    }
+    return out;
+  }
+  for (const records::ImageRecord& image : store_->ListImages()) {
+    out.push_back(CriImage(image, refs));
+  }
+  return out;
+}
+
+grpc::Status ImageServiceImpl::ListImages(grpc::ServerContext*,
+                                          const runtime::v1::ListImagesRequest* request,
+                                          runtime::v1::ListImagesResponse* response) {
+  grpc::Status status;
+  for (Image& image : Matching(request->has_filter() ? &request->filter() : nullptr, &status)) {
+    *response->add_images() = std::move(image);
+  }
+  return status;
+}
+
+grpc::Status ImageServiceImpl::StreamImages(
+    grpc::ServerContext*, const runtime::v1::StreamImagesRequest* request,
+    grpc::ServerWriter<runtime::v1::StreamImagesResponse>* writer) {
+  grpc::Status status;
+  std::vector<Image> images =
+      Matching(request->has_filter() ? &request->filter() : nullptr, &status);
+  if (!status.ok()) return status;
+  runtime::v1::StreamImagesResponse batch;
+  for (Image& image : images) {
+    *batch.add_images() = std::move(image);
+    if (batch.images_size() == kStreamBatch) {
+      if (!writer->Write(batch)) return grpc::Status::CANCELLED;
+      batch.Clear();
+    }
+  }
+  if (batch.images_size() > 0 && !writer->Write(batch)) return grpc::Status::CANCELLED;
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
+                                           const runtime::v1::ImageStatusRequest* request,
+                                           runtime::v1::ImageStatusResponse* response) {
+  if (request->image().image().empty()) return InvalidArgument("image.image: empty");
+  auto found = Find(request->image().image());
+  if (!found.ok()) return InvalidArgument(absl::StrCat("image.image: ", found.status().message()));
+  // CRI: an absent image is an empty answer, not an error.
+  if (!*found) return grpc::Status::OK;
+  const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
+  *response->mutable_image() = CriImage(**found, refs);
+  if (request->verbose()) {
+    const records::ImageRecord& image = **found;
+    nlohmann::json layers = nlohmann::json::array();
+    for (const records::ImageLayer& layer : image.layers()) {
+      layers.push_back({{"digest", layer.digest()},
+                        {"mediaType", layer.media_type()},
+                        {"size", layer.size()},
+                        {"diffID", layer.diff_id()},
+                        {"chainID", layer.chain_id()}});
+    }
+    nlohmann::json references = nlohmann::json::array();
+    for (const ImageRefRecord* ref : NamesOf(image.id(), refs)) {
+      references.push_back({{"reference", ref->reference},
+                            {"repoDigest", ref->actual->repo_digest()}});
+    }
+    nlohmann::json info = {
+        {"id", image.id()},
+        {"manifestDigest", image.manifest_digest()},
+        {"configDigest", image.config_digest()},
+        {"platform", absl::StrCat(image.os(), "/", image.architecture())},
+        {"layers", layers},
+        {"references", references},
+        {"pulledAt", absl::FormatTime(absl::RFC3339_full,
+                                      absl::FromUnixNanos(image.pulled_at_unix_nanos()),
+                                      absl::UTCTimeZone())},
+        {"manifest", nlohmann::json::parse(image.manifest_json(), nullptr, false)},
+        {"config", nlohmann::json::parse(image.config_json(), nullptr, false)},
+    };
+    (*response->mutable_info())["info"] = info.dump();
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext* context,
+                                         const runtime::v1::PullImageRequest* request,
+                                         runtime::v1::PullImageResponse* response) {
+  if (request->image().image().empty()) return InvalidArgument("image.image: empty");
+  auto reference = ParseImageReference(request->image().image());
+  if (!reference.ok()) {
+    return InvalidArgument(absl::StrCat("image.image: ", reference.status().message()));
+  }
+  // "name:tag@digest" asks for the tag to name that digest.
+  const Digest pinned = reference->tag.empty() ? Digest() : reference->digest;
+  if (!pinned.empty()) reference->digest = Digest();
+  const std::string key = reference->String();
+  int64_t generation;
+  {
+    absl::MutexLock lock(&LockFor(key));
+    std::optional<ImageRefRecord> current = store_->GetImageRef(key);
+    generation = 1;
+    if (current && current->desired) generation = current->desired->generation() + 1;
+    if (current && current->actual) {
+      generation = std::max(generation, current->actual->attempted_generation() + 1);
+    }
+    credentials_->Put(key, generation, request->auth());
+    records::ImageDesired desired;
+    desired.set_schema_version(kSchemaVersion);
+    desired.set_reference(key);
+    desired.set_present(true);
+    desired.set_digest(pinned.str());
+    desired.set_generation(generation);
+    desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+    absl::Status written = store_->PutImageDesired({desired});
+    if (!written.ok()) return ToGrpcStatus(written);
+  }
+  auto [record, done] = store_->AwaitImageRef(
+      key, Deadline(context),
+      [generation](const ImageRefRecord& r) {
+        return r.actual && r.actual->attempted_generation() >= generation;
+      },
+      [context] { return context->IsCancelled(); });
+  if (!done) {
+    if (store_->WaitsCancelled()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("converged is shutting down; the pull of ", key,
+                                       " resumes after it restarts"));
+    }
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        absl::StrCat("pull of ", key, " not finished yet; it goes on in the "
+                                     "background and a retry picks up where it is"));
+  }
+  if (record.actual->observed_generation() < generation) {
+    return ToGrpcStatus(absl::Status(
+        static_cast<absl::StatusCode>(record.actual->last_error_code()),
+        absl::StrCat("pull ", key, ": ", record.actual->last_error())));
+  }
+  response->set_image_ref(record.actual->image_id());
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext* context,
+                                           const runtime::v1::RemoveImageRequest* request,
+                                           runtime::v1::RemoveImageResponse*) {
+  if (request->image().image().empty()) return InvalidArgument("image.image: empty");
+  auto found = Find(request->image().image());
+  if (!found.ok()) return InvalidArgument(absl::StrCat("image.image: ", found.status().message()));
+  if (!*found) return grpc::Status::OK;  // idempotent, as kubelet expects
+  const std::string image_id = (*found)->id();
+  const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
+  std::vector<std::pair<std::string, int64_t>> removals;
+  std::vector<records::ImageDesired> writes;
+  for (const ImageRefRecord* ref : NamesOf(image_id, refs)) {
+    absl::MutexLock lock(&LockFor(ref->reference));
+    int64_t generation = ref->actual->attempted_generation() + 1;
+    if (ref->desired) generation = std::max(generation, ref->desired->generation() + 1);
+    records::ImageDesired desired;
+    desired.set_schema_version(kSchemaVersion);
+    desired.set_reference(ref->reference);
+    desired.set_present(false);
+    desired.set_generation(generation);
+    desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+    writes.push_back(std::move(desired));
+    removals.emplace_back(ref->reference, generation);
+  }
+  // All names go in one batch: the image is removed as a whole, as in
+  // containerd, never left with some of its tags.
+  absl::Status written = store_->PutImageDesired(writes);
+  if (!written.ok()) return ToGrpcStatus(written);
+  const absl::Time deadline = Deadline(context);
+  for (const auto& [reference, generation] : removals) {
+    auto [record, done] = store_->AwaitImageRef(
+        reference, deadline,
+        [generation = generation](const ImageRefRecord& r) {
+          return !r.actual || r.actual->attempted_generation() >= generation;
+        },
+        [context] { return context->IsCancelled(); });
+    if (!done) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("removal of image ", image_id, " not finished yet"));
+    }
+    if (record.actual) {
+      return ToGrpcStatus(absl::Status(
+          static_cast<absl::StatusCode>(record.actual->last_error_code()),
+          absl::StrCat("remove image ", image_id, ": ", record.actual->last_error())));
+    }
+    // Nothing actual is left: the tombstone has done its work.
+    absl::Status deleted = store_->DeleteImageDesired(reference);
+    if (!deleted.ok()) {
+      NamedLogger("cri")->warn("image tombstone not deleted reference={} error={}", reference,
+                               deleted.ToString());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*,
+                                           const runtime::v1::ImageFsInfoRequest*,
+                                           runtime::v1::ImageFsInfoResponse* response) {
+  absl::StatusOr<ImageStoreUsage> usage = usage_->ImageStoreUsageNow();
+  if (!usage.ok()) return ToGrpcStatus(usage.status());
+  runtime::v1::FilesystemUsage* fs = response->add_image_filesystems();
+  fs->set_timestamp(absl::ToUnixNanos(absl::Now()));
+  fs->mutable_fs_id()->set_mountpoint(usage->mountpoint);
+  fs->mutable_used_bytes()->set_value(usage->bytes);
+  fs->mutable_inodes_used()->set_value(usage->inodes);
+  return grpc::Status::OK;
+}
+
+}  // namespace converge

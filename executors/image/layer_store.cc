@@ -1,0 +1,148 @@
+#include "executors/image/layer_store.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/errors.h"
+#include "executors/image/content_store.h"
+#include "common/status_macros.h"
+
+namespace converge {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kTmpPrefix[] = "tmp-";
+
+absl::Status WriteUsage(const std::string& path, const LayerStore::Usage& usage) {
+  std::ofstream out(path, std::ios::trunc);
+  out << usage.bytes << " " << usage.inodes << "\n";
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("write `", path, "` failed"));
+  return absl::OkStatus();
+}
+
+LayerStore::Usage ReadUsage(const std::string& path) {
+  LayerStore::Usage usage;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> parts = absl::StrSplit(line, ' ');
+  if (parts.size() == 2) {
+    (void)absl::SimpleAtoi(parts[0], &usage.bytes);
+    (void)absl::SimpleAtoi(parts[1], &usage.inodes);
+  }
+  return usage;
+}
+
+}  // namespace
+
+absl::Status RemoveTree(const std::string& path) {
+  std::error_code error;
+  fs::remove_all(path, error);
+  if (error) return ErrnoError(error.value(), "remove `", path, "`");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& root) {
+  std::error_code error;
+  fs::create_directories(root, error);
+  if (error) return ErrnoError(error.value(), "create directory `", root, "`");
+  for (fs::directory_iterator it(root, error), end; !error && it != end; it.increment(error)) {
+    if (absl::StartsWith(it->path().filename().string(), kTmpPrefix)) {
+      CONVERGE_RETURN_IF_ERROR(RemoveTree(it->path().string()));
+    }
+  }
+  if (error) return ErrnoError(error.value(), "list `", root, "`");
+  return std::unique_ptr<LayerStore>(new LayerStore(root));
+}
+
+std::string LayerStore::Dir(const Digest& chain_id) const {
+  return absl::StrCat(root_, "/", chain_id.hex(), "/fs");
+}
+
+bool LayerStore::Has(const Digest& chain_id) const {
+  struct stat st;
+  return ::stat(absl::StrCat(root_, "/", chain_id.hex()).c_str(), &st) == 0;
+}
+
+absl::Status LayerStore::Ensure(const Digest& chain_id, const Digest& diff_id,
+                                const UnpackFn& unpack) {
+  KeyedMutex::Lock lock(unpacking_, chain_id.hex());
+  if (Has(chain_id)) return absl::OkStatus();
+  const std::string tmp =
+      absl::StrCat(root_, "/", kTmpPrefix, chain_id.hex(), "-", next_tmp_.fetch_add(1));
+  const std::string tmp_fs = tmp + "/fs";
+  std::error_code error;
+  fs::create_directories(tmp_fs, error);
+  if (error) return ErrnoError(error.value(), "create directory `", tmp_fs, "`");
+  absl::Status status = [&]() -> absl::Status {
+    CONVERGE_ASSIGN_OR_RETURN(Unpacked unpacked, unpack(tmp_fs));
+    if (unpacked.diff_id != diff_id) {
+      return absl::DataLossError(absl::StrCat("layer ", chain_id.str(), ": unpacked content has diff id ",
+                                              unpacked.diff_id.str(), ", the image config says ",
+                                              diff_id.str()));
+    }
+    CONVERGE_RETURN_IF_ERROR(WriteUsage(tmp + "/usage", unpacked.usage));
+    const std::string final_dir = absl::StrCat(root_, "/", chain_id.hex());
+    if (::rename(tmp.c_str(), final_dir.c_str()) != 0) {
+      return ErrnoError(errno, "rename `", tmp, "` to `", final_dir, "`");
+    }
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) (void)RemoveTree(tmp);
+  return status;
+}
+
+absl::Time LayerStore::UnpackedAt(const Digest& chain_id) const {
+  return ModifiedAt(absl::StrCat(root_, "/", chain_id.hex()));
+}
+
+absl::Status LayerStore::Remove(const Digest& chain_id) {
+  KeyedMutex::Lock lock(unpacking_, chain_id.hex());
+  const std::string dir = absl::StrCat(root_, "/", chain_id.hex());
+  // Renamed out of the way first, so a crash half way through the delete
+  // leaves a tmp- directory (collected at Open) and never a partial layer.
+  const std::string doomed =
+      absl::StrCat(root_, "/", kTmpPrefix, "rm-", chain_id.hex(), "-", next_tmp_.fetch_add(1));
+  if (::rename(dir.c_str(), doomed.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoError(errno, "rename `", dir, "` to `", doomed, "`");
+  }
+  return RemoveTree(doomed);
+}
+
+absl::StatusOr<std::vector<Digest>> LayerStore::List() const {
+  std::vector<Digest> out;
+  std::error_code error;
+  for (fs::directory_iterator it(root_, error), end; !error && it != end; it.increment(error)) {
+    auto digest = Digest::Parse("sha256:" + it->path().filename().string());
+    if (digest.ok()) out.push_back(*digest);
+  }
+  if (error) return ErrnoError(error.value(), "list `", root_, "`");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<LayerStore::Usage> LayerStore::DiskUsage() const {
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<Digest> layers, List());
+  Usage total;
+  for (const Digest& chain_id : layers) {
+    Usage usage = ReadUsage(absl::StrCat(root_, "/", chain_id.hex(), "/usage"));
+    total.bytes += usage.bytes;
+    total.inodes += usage.inodes;
+  }
+  return total;
+}
+
+}  // namespace converge

@@ -258,6 +258,9 @@ absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
       keeps_a_name = true;
     }
   }
+  // The image and its content go before the name, so that RemoveImage,
+  // which waits for the name, returns with the space already freed; a crash
+  // in between leaves a name of a missing image, which the next pass drops.
   if (image && !keeps_a_name) {
     absl::StatusOr<bool> in_use = options_.metrics->TimeExecutor(
         "image", "in_use", [&] { return images_->InUse(ChainIds(*image)); });
@@ -274,10 +277,13 @@ absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
       actual.set_updated_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
       return store_->PutImageRef(actual, nullptr);
     }
+    CONVERGE_RETURN_IF_ERROR(store_->DeleteImage(image_id));
+    NamedLogger("images")->info("removed image={}", image_id);
+    CONVERGE_RETURN_IF_ERROR(CollectGarbage());
   }
   CONVERGE_RETURN_IF_ERROR(store_->DeleteImageRef(record.reference));
   NamedLogger("images")->info("removed reference={} image={}", record.reference, image_id);
-  return DropIfUnnamed(image_id);
+  return absl::OkStatus();
 }
 
 absl::Status ImageReconciler::DropIfUnnamed(const std::string& image_id) {
@@ -296,7 +302,9 @@ absl::Status ImageReconciler::DropIfUnnamed(const std::string& image_id) {
 
 absl::Status ImageReconciler::CollectGarbage() {
   std::vector<ImageContent> keep;
+  std::set<std::string> images;
   for (const records::ImageRecord& image : store_->ListImages()) {
+    images.insert(image.id());
     ImageContent content;
     for (const std::string& digest : {image.manifest_digest(), image.config_digest()}) {
       if (auto parsed = Digest::Parse(digest); parsed.ok()) content.blobs.push_back(*parsed);
@@ -307,11 +315,11 @@ absl::Status ImageReconciler::CollectGarbage() {
     content.chain_ids = ChainIds(image);
     keep.push_back(std::move(content));
   }
-  // The index (or manifest) each reference resolved to: a digest pull of it
-  // is then served locally.
+  // The index (or manifest) each name of a kept image resolved to: a digest
+  // pull of it is then served locally.
   ImageContent tops;
   for (const ImageRefRecord& ref : store_->ListImageRefs()) {
-    if (!ref.actual) continue;
+    if (!ref.actual || images.count(ref.actual->image_id()) == 0) continue;
     if (auto parsed = Digest::Parse(RepoDigestDigest(ref.actual->repo_digest())); parsed.ok()) {
       tops.blobs.push_back(*parsed);
     }
@@ -319,7 +327,7 @@ absl::Status ImageReconciler::CollectGarbage() {
   keep.push_back(std::move(tops));
   absl::MutexLock gc_lock(&gc_mu_);
   return options_.metrics->TimeExecutor(
-      "image", "collect_garbage", [&] { return images_->CollectGarbage(keep, options_.gc_grace); });
+      "image", "collect_garbage", [&] { return images_->CollectGarbage(keep); });
 }
 
 absl::StatusOr<ImageStoreUsage> ImageReconciler::ImageStoreUsageNow() const {

@@ -40,10 +40,6 @@ struct ImageReconcilerOptions {
   // kubelet pulls one image at a time by default; two workers let a small
   // image through while a large one downloads.
   int workers = 2;
-  // Content written less than this long ago is never collected: an import
-  // (convergectl writes blobs, then asks for the names) or a pull in flight
-  // has not recorded it yet.
-  absl::Duration gc_grace = absl::Minutes(10);
   WorkQueue::Options queue;
   // Shared with the sandbox reconciler; must outlive this one.
   ReconcilerMetrics* metrics = nullptr;

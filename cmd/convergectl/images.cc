@@ -1,5 +1,7 @@
 #include "cmd/convergectl/images.h"
 
+#include <sys/file.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,7 @@
 #include "common/status_macros.h"
 #include "executors/image/archive/archive_import.h"
 #include "executors/image/content_store.h"
+#include "executors/image/oci_image_executor.h"
 #include "executors/image/reference.h"
 
 namespace converge {
@@ -118,13 +121,13 @@ absl::StatusOr<std::vector<std::string>> ImportNames(const std::vector<std::stri
     }
     if (repository.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "the archive names an image only by the tag \"", name, "\"; give --name REPOSITORY"));
+          "the archive names an image only by the tag \"", name, "\"; give --image_name REPOSITORY"));
     }
     CONVERGE_RETURN_IF_ERROR(add(absl::StrCat(repository, ":", name)));
   }
   if (names.empty()) {
     if (repository.empty()) {
-      return absl::InvalidArgumentError("the archive names an image not at all; give --name REPOSITORY");
+      return absl::InvalidArgumentError("the archive names an image not at all; give --image_name REPOSITORY");
     }
     CONVERGE_RETURN_IF_ERROR(add(repository));
   }
@@ -203,6 +206,13 @@ absl::Status ImportCommand(const ImageCommandContext& context, const std::string
   CONVERGE_ASSIGN_OR_RETURN(
       std::unique_ptr<ContentStore> store,
       ContentStore::Open(images_root + "/content", ContentStore::Ingest::kKeep));
+  // Held until every image is named: the daemon collects no unreferenced
+  // blob meanwhile, and ours are unreferenced until then.
+  const std::string lock_path = ImportLockPath(images_root);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> lock(std::fopen(lock_path.c_str(), "ae"),
+                                                        &std::fclose);
+  if (lock == nullptr) return ErrnoError(errno, "open `", lock_path, "`");
+  if (::flock(fileno(lock.get()), LOCK_SH) != 0) return ErrnoError(errno, "lock `", lock_path, "`");
   CONVERGE_ASSIGN_OR_RETURN(std::vector<ImportedImage> images, ImportArchive(fileno(file.get()), *store));
   if (images.empty()) return absl::NotFoundError(absl::StrCat("`", archive, "` holds no image"));
   for (const ImportedImage& image : images) {

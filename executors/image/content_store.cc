@@ -25,16 +25,6 @@ absl::Status MakeDirs(const std::string& path) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Time ModifiedAt(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return absl::InfinitePast();
-  return absl::TimeFromTimespec(st.st_mtim);
-}
-
-namespace {
-
 absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -170,10 +160,6 @@ class FileContentStore : public ContentStore {
                               NewWriter(expected, static_cast<int64_t>(data.size())));
     CONVERGE_RETURN_IF_ERROR(writer->Write(data));
     return writer->Commit();
-  }
-
-  absl::Time StoredAt(const Digest& digest) const override {
-    return ModifiedAt(BlobPath(digest));
   }
 
   absl::Status Delete(const Digest& digest) override {

@@ -25,7 +25,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "executors/image/digest.h"
 #include "executors/namespace/unique_fd.h"
 
@@ -75,9 +74,6 @@ class ContentStore {
   // Writes a small blob in one go.
   virtual absl::Status Put(const Digest& expected, absl::string_view data) = 0;
 
-  // When the blob was stored; InfinitePast when it is absent.
-  virtual absl::Time StoredAt(const Digest& digest) const = 0;
-
   // Deleting an absent blob succeeds.
   virtual absl::Status Delete(const Digest& digest) = 0;
   virtual absl::StatusOr<std::vector<Digest>> List() const = 0;
@@ -88,10 +84,6 @@ class ContentStore {
   };
   virtual absl::StatusOr<Usage> DiskUsage() const = 0;
 };
-
-// The modification time of `path` without following a final symlink;
-// InfinitePast when it does not exist.
-absl::Time ModifiedAt(const std::string& path);
 
 }  // namespace converge
 

@@ -87,10 +87,10 @@ class ImageExecutor {
   // Whether a mounted overlay (a container rootfs) stacks any of these layers.
   virtual absl::StatusOr<bool> InUse(const std::vector<Digest>& chain_ids) const = 0;
 
-  // Deletes every blob and layer not in `keep` and not written in the last
-  // `grace` (content an import or a pull in flight has not recorded yet).
-  virtual absl::Status CollectGarbage(const std::vector<ImageContent>& keep,
-                                      absl::Duration grace) = 0;
+  // Deletes every blob and layer not in `keep` and stacked by no mounted
+  // overlay. Skipped (OK) while an import holds the import lock: its blobs
+  // are not recorded until it has named them.
+  virtual absl::Status CollectGarbage(const std::vector<ImageContent>& keep) = 0;
 
   virtual absl::StatusOr<ImageFsUsage> Usage() const = 0;
 };

@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/errors.h"
-#include "executors/image/content_store.h"
 #include "common/status_macros.h"
 
 namespace converge {
@@ -102,10 +101,6 @@ absl::Status LayerStore::Ensure(const Digest& chain_id, const Digest& diff_id,
   }();
   if (!status.ok()) (void)RemoveTree(tmp);
   return status;
-}
-
-absl::Time LayerStore::UnpackedAt(const Digest& chain_id) const {
-  return ModifiedAt(absl::StrCat(root_, "/", chain_id.hex()));
 }
 
 absl::Status LayerStore::Remove(const Digest& chain_id) {

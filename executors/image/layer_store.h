@@ -21,7 +21,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "executors/image/digest.h"
 #include "executors/image/keyed_mutex.h"
 
@@ -51,9 +50,6 @@ class LayerStore {
   // directory and publishes it when the reported diff id is `diff_id`
   // (DATA_LOSS otherwise, and nothing is kept).
   absl::Status Ensure(const Digest& chain_id, const Digest& diff_id, const UnpackFn& unpack);
-
-  // When the layer was unpacked; InfinitePast when it is absent.
-  absl::Time UnpackedAt(const Digest& chain_id) const;
 
   // Removing an absent layer succeeds.
   absl::Status Remove(const Digest& chain_id);

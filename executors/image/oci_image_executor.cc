@@ -1,5 +1,8 @@
 #include "executors/image/oci_image_executor.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <set>
 
 #include "absl/strings/match.h"
@@ -181,24 +184,31 @@ absl::StatusOr<bool> OciImageExecutor::InUse(const std::vector<Digest>& chain_id
   return false;
 }
 
-absl::Status OciImageExecutor::CollectGarbage(const std::vector<ImageContent>& keep,
-                                              absl::Duration grace) {
+std::string ImportLockPath(const std::string& images_root) {
+  return images_root + "/import.lock";
+}
+
+absl::Status OciImageExecutor::CollectGarbage(const std::vector<ImageContent>& keep) {
+  const std::string lock_path = ImportLockPath(root_);
+  UniqueFd lock(::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock.valid()) return ErrnoError(errno, "open `", lock_path, "`");
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return absl::OkStatus();  // an import is naming its blobs
+    return ErrnoError(errno, "lock `", lock_path, "`");
+  }
   std::set<Digest> keep_blobs, keep_layers;
   for (const ImageContent& content : keep) {
     keep_blobs.insert(content.blobs.begin(), content.blobs.end());
     keep_layers.insert(content.chain_ids.begin(), content.chain_ids.end());
   }
-  const absl::Time cutoff = absl::Now() - grace;
   CONVERGE_ASSIGN_OR_RETURN(std::vector<Digest> blobs, content_->List());
   for (const Digest& blob : blobs) {
     if (keep_blobs.count(blob) != 0) continue;
-    if (content_->StoredAt(blob) > cutoff) continue;
     CONVERGE_RETURN_IF_ERROR(content_->Delete(blob));
   }
   CONVERGE_ASSIGN_OR_RETURN(std::vector<Digest> layers, layers_->List());
   for (const Digest& chain_id : layers) {
     if (keep_layers.count(chain_id) != 0) continue;
-    if (layers_->UnpackedAt(chain_id) > cutoff) continue;
     CONVERGE_ASSIGN_OR_RETURN(bool in_use, InUse({chain_id}));
     if (in_use) continue;  // a container still stacks it: collected after it goes
     CONVERGE_RETURN_IF_ERROR(layers_->Remove(chain_id));

@@ -13,6 +13,11 @@
 
 namespace converge {
 
+// `convergectl image import` holds this file locked (shared) from writing
+// blobs until it has named them; collection takes it exclusively or waits
+// for the next round.
+std::string ImportLockPath(const std::string& images_root);
+
 class OciImageExecutor : public ImageExecutor {
  public:
   // `registry` must outlive the executor.
@@ -22,8 +27,7 @@ class OciImageExecutor : public ImageExecutor {
   absl::StatusOr<PulledImage> Pull(const PullRequest& request) override;
   std::vector<std::string> LayerDirs(const std::vector<Digest>& chain_ids) const override;
   absl::StatusOr<bool> InUse(const std::vector<Digest>& chain_ids) const override;
-  absl::Status CollectGarbage(const std::vector<ImageContent>& keep,
-                              absl::Duration grace) override;
+  absl::Status CollectGarbage(const std::vector<ImageContent>& keep) override;
   absl::StatusOr<ImageFsUsage> Usage() const override;
 
   ContentStore& content() { return *content_; }

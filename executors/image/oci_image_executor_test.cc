@@ -1,6 +1,8 @@
 #include "executors/image/oci_image_executor.h"
 
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 
 #include <atomic>
@@ -232,11 +234,16 @@ TEST_F(OciImageExecutorTest, CollectsWhatNoImageKeepsAndSeesMountedLayers) {
   const std::vector<Digest> chain = {image.layers[0].chain_id};
   ImageContent keep{{image.manifest_digest, image.config_digest, image.layers[0].blob.digest},
                     chain};
-  ASSERT_OK(executor_->CollectGarbage({keep}, absl::ZeroDuration()));
+  ASSERT_OK(executor_->CollectGarbage({keep}));
   EXPECT_EQ(executor_->content().List()->size(), 3u);
-  // Within the grace period nothing goes, kept or not.
-  ASSERT_OK(executor_->CollectGarbage({}, absl::Hours(1)));
-  EXPECT_EQ(executor_->content().List()->size(), 3u);
+  {
+    // While an import holds the lock, nothing goes, kept or not.
+    UniqueFd import(::open(ImportLockPath(dir_.Sub("images")).c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(import.valid());
+    ASSERT_EQ(::flock(import.get(), LOCK_SH), 0);
+    ASSERT_OK(executor_->CollectGarbage({}));
+    EXPECT_EQ(executor_->content().List()->size(), 3u);
+  }
 
   // A container rootfs stacking the layer keeps it however unreferenced.
   const std::string target = dir_.Sub("rootfs"), empty = dir_.Sub("empty");
@@ -252,12 +259,12 @@ TEST_F(OciImageExecutorTest, CollectsWhatNoImageKeepsAndSeesMountedLayers) {
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
   } unmount{target};
   EXPECT_TRUE(*executor_->InUse(chain));
-  ASSERT_OK(executor_->CollectGarbage({}, absl::ZeroDuration()));
+  ASSERT_OK(executor_->CollectGarbage({}));
   EXPECT_TRUE(executor_->content().List()->empty());
   EXPECT_TRUE(fs::exists(lower));
   ASSERT_EQ(::umount2(target.c_str(), 0), 0);
   EXPECT_FALSE(*executor_->InUse(chain));
-  ASSERT_OK(executor_->CollectGarbage({}, absl::ZeroDuration()));
+  ASSERT_OK(executor_->CollectGarbage({}));
   EXPECT_FALSE(fs::exists(lower));
 }
 

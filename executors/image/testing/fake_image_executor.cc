@@ -79,8 +79,7 @@ absl::StatusOr<bool> FakeImageExecutor::InUse(const std::vector<Digest>& chain_i
   return false;
 }
 
-absl::Status FakeImageExecutor::CollectGarbage(const std::vector<ImageContent>& keep,
-                                               absl::Duration) {
+absl::Status FakeImageExecutor::CollectGarbage(const std::vector<ImageContent>& keep) {
   absl::MutexLock lock(&mu_);
   ++collections_;
   last_kept_configs_.clear();

@@ -16,9 +16,10 @@ packages=(
   util-linux mount iproute2 procps containernetworking-plugins iptables busybox-static curl
   # promtool and a Prometheus server for the metrics tests
   prometheus
-  # a real OCI registry on loopback, the tool that pushes test images into it, and
-  # htpasswd for its basic-auth tests
-  docker-registry skopeo apache2-utils
+  # a real OCI registry on loopback, the tool that pushes test images into it,
+  # htpasswd for its basic-auth tests, and what testdata/images/build-images.sh
+  # builds the test images with
+  docker-registry skopeo apache2-utils jq zstd openssl tar gzip
 )
 
 missing=()

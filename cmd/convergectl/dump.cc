@@ -188,4 +188,43 @@ std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOpti
   return out;
 }
 
+std::string FormatImageDump(const std::vector<ImageRefRecord>& refs,
+                            const std::vector<records::ImageRecord>& images,
+                            const DumpOptions& options) {
+  size_t unconverged = 0;
+  for (const ImageRefRecord& ref : refs) unconverged += IsConverged(ref) ? 0 : 1;
+  std::string out = absl::StrCat("\n", refs.size(), " image references, ", unconverged,
+                                 " not converged, ", images.size(), " images\n");
+  for (const ImageRefRecord& ref : refs) {
+    if (options.diff_only && IsConverged(ref)) continue;
+    absl::StrAppend(&out, "\n", ref.reference, "  ", IsConverged(ref) ? "converged" : "NOT CONVERGED",
+                    "\n");
+    if (ref.desired) {
+      absl::StrAppend(&out, "  desired  ", ref.desired->present() ? "present" : "removed",
+                      "  generation ", ref.desired->generation());
+      if (!ref.desired->digest().empty()) absl::StrAppend(&out, "  pinned ", ref.desired->digest());
+      absl::StrAppend(&out, "  (", Time(ref.desired->updated_at_unix_nanos()), ")\n");
+    } else {
+      absl::StrAppend(&out, "  desired  none\n");
+    }
+    if (!ref.actual) {
+      absl::StrAppend(&out, "  actual   none\n");
+      continue;
+    }
+    absl::StrAppend(&out, "  actual   image ",
+                    ref.actual->image_id().empty() ? "none" : ref.actual->image_id(),
+                    "  observed ", ref.actual->observed_generation(), "  attempted ",
+                    ref.actual->attempted_generation(), "\n");
+    if (!ref.actual->repo_digest().empty()) {
+      absl::StrAppend(&out, "  resolved ", ref.actual->repo_digest(), "\n");
+    }
+    if (!ref.actual->last_error().empty()) {
+      absl::StrAppend(&out, "  last error (", absl::StatusCodeToString(static_cast<absl::StatusCode>(
+                                                   ref.actual->last_error_code())),
+                      "): ", ref.actual->last_error(), "\n");
+    }
+  }
+  return out;
+}
+
 }  // namespace converge

@@ -51,6 +51,13 @@ bool Selected(const SandboxRecord& record, const DumpOptions& options);
 
 std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOptions& options);
 
+// The image references as text: desired (present or removed, generation)
+// against actual (image, observed generation, last error); with
+// `options.diff_only`, only those not converged.
+std::string FormatImageDump(const std::vector<ImageRefRecord>& refs,
+                            const std::vector<records::ImageRecord>& images,
+                            const DumpOptions& options);
+
 }  // namespace converge
 
 #endif  // CONVERGE_CMD_CONVERGECTL_DUMP_H_

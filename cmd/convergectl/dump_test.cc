@@ -125,5 +125,35 @@ TEST(FormatDump, JsonCarriesBothRecords) {
   EXPECT_EQ(FormatDump({}, options), "[]\n");
 }
 
+TEST(FormatImageDump, ShowsFailedPullsAndDiffHidesConvergedOnes) {
+  ImageRefRecord ok{"docker.io/library/busybox:latest", records::ImageDesired(),
+                    records::ImageRefActual()};
+  ok.desired->set_present(true);
+  ok.desired->set_generation(2);
+  ok.actual->set_image_id("sha256:abc");
+  ok.actual->set_repo_digest("docker.io/library/busybox@sha256:def");
+  ok.actual->set_observed_generation(2);
+  ok.actual->set_attempted_generation(2);
+  ImageRefRecord failed{"registry.example/app:v1", records::ImageDesired(),
+                        records::ImageRefActual()};
+  failed.desired->set_present(true);
+  failed.desired->set_generation(1);
+  failed.actual->set_attempted_generation(1);
+  failed.actual->set_last_error("registry.example/app:v1: HTTP 401");
+  failed.actual->set_last_error_code(static_cast<int>(absl::StatusCode::kUnauthenticated));
+  DumpOptions options;
+  std::string text = FormatImageDump({ok, failed}, {records::ImageRecord()}, options);
+  EXPECT_NE(text.find("2 image references, 1 not converged, 1 images"), std::string::npos) << text;
+  EXPECT_NE(text.find("docker.io/library/busybox:latest  converged"), std::string::npos) << text;
+  EXPECT_NE(text.find("  resolved docker.io/library/busybox@sha256:def"), std::string::npos) << text;
+  EXPECT_NE(text.find("  last error (UNAUTHENTICATED): registry.example/app:v1: HTTP 401"),
+            std::string::npos)
+      << text;
+  options.diff_only = true;
+  text = FormatImageDump({ok, failed}, {}, options);
+  EXPECT_EQ(text.find("busybox:latest  converged"), std::string::npos) << text;
+  EXPECT_NE(text.find("registry.example/app:v1  NOT CONVERGED"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace converge

@@ -226,6 +226,13 @@ int Dump() {
     options.live = *std::move(live);
   }
   std::fputs(converge::FormatDump(*records, options).c_str(), stdout);
+  // Images have no pod to filter by; the JSON form stays the sandbox array.
+  const bool filtered = !options.id.empty() || !options.name.empty() || !options.pod_namespace.empty();
+  if (!options.json && !filtered) {
+    auto images = (*view)->ListImages();
+    if (!images.ok()) return Fail(std::string(images.status().message()));
+    std::fputs(converge::FormatImageDump(images->refs, images->images, options).c_str(), stdout);
+  }
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "cmd/converged/config.h"
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace converge {
@@ -35,6 +36,22 @@ TEST(ResolveDaemonConfig, ErrorsNameTheField) {
             "root: \"relative\" is not an absolute path");
   EXPECT_EQ(ResolveDaemonConfig("", {{"socket", "/" + std::string(120, 's')}}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ResolveDaemonConfig, RegistryHostsFromFileAndFlags) {
+  auto config = ResolveDaemonConfig(
+      "registry_mirrors: \"registry.k8s.io=http://127.0.0.1:5000\"",
+      {{"insecure_registries", "10.0.0.7:5000"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto hosts = RegistryHostsOf(*config);
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  EXPECT_EQ(hosts->mirrors.at("registry.k8s.io"), "http://127.0.0.1:5000");
+  EXPECT_EQ(hosts->insecure.count("10.0.0.7:5000"), 1u);
+  auto bad = ResolveDaemonConfig("", {{"registry_mirrors", "registry.k8s.io"}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(bad.status().message(), "registry_mirrors: ")) << bad.status();
+  bad = ResolveDaemonConfig("", {{"insecure_registries", "bad host!"}});
+  EXPECT_TRUE(absl::StartsWith(bad.status().message(), "insecure_registries: ")) << bad.status();
 }
 
 }  // namespace

@@ -9,9 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
-#include <cstdio>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -132,8 +131,8 @@ absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat("`", absl::StrJoin(argv, " "), "` ended with status ",
-                                            status, ":\n", output));
+    return absl::InternalError(
+        absl::StrCat("`", absl::StrJoin(argv, " "), "` ended with status ", status, ":\n", output));
   }
   return output;
 }
@@ -155,15 +154,6 @@ absl::StatusOr<int> FreeLoopbackPort() {
   }
   close(fd);
   return ntohs(addr.sin_port);
-}
-
-std::string RandomHex(int bytes) {
-  absl::BitGen gen;
-  std::string hex;
-  for (int i = 0; i < bytes; ++i) {
-    absl::StrAppendFormat(&hex, "%02x", absl::Uniform<int>(gen, 0, 256));
-  }
-  return hex;
 }
 
 // The directory TestImagesDir() built, removed when the process exits.
@@ -222,8 +212,7 @@ absl::StatusOr<std::string> TestImageDigest(absl::string_view layout, absl::stri
   return absl::NotFoundError(absl::StrCat("`", path, "` has no tag `", tag, "`"));
 }
 
-absl::StatusOr<std::unique_ptr<LocalRegistry>> LocalRegistry::Start(
-    LocalRegistryOptions options) {
+absl::StatusOr<std::unique_ptr<LocalRegistry>> LocalRegistry::Start(LocalRegistryOptions options) {
   CONVERGE_ASSIGN_OR_RETURN(std::string dir, MakeTempDir("cvregistry"));
   std::unique_ptr<LocalRegistry> registry(new LocalRegistry(std::move(options), std::move(dir)));
   absl::Status status;
@@ -267,8 +256,8 @@ http:
   CONVERGE_RETURN_IF_ERROR(WriteFile(config_path, config));
 
   // The registry also reads REGISTRY_* variables; it gets none of ours.
-  std::vector<std::string> args = {"/usr/bin/setpriv", "--pdeathsig=KILL", "--", kRegistryBinary,
-                                   "serve", config_path};
+  std::vector<std::string> args = {
+      "/usr/bin/setpriv", "--pdeathsig=KILL", "--", kRegistryBinary, "serve", config_path};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -285,8 +274,8 @@ http:
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
-    return absl::InternalError(absl::StrCat("posix_spawn setpriv ", kRegistryBinary, ": ",
-                                            ErrnoText(rc)));
+    return absl::InternalError(
+        absl::StrCat("posix_spawn setpriv ", kRegistryBinary, ": ", ErrnoText(rc)));
   }
   absl::Status ready = WaitReady();
   if (!ready.ok()) {
@@ -308,9 +297,8 @@ absl::Status LocalRegistry::WaitReady() {
     int status;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::UnavailableError(
-          absl::StrCat("docker-registry on ", host_port_, " exited during start-up, status ",
-                       status));
+      return absl::UnavailableError(absl::StrCat("docker-registry on ", host_port_,
+                                                 " exited during start-up, status ", status));
     }
     if (!absl::StrContains(LogTail(), listening)) {
       absl::SleepFor(absl::Milliseconds(20));
@@ -421,19 +409,27 @@ absl::StatusOr<std::string> LocalRegistry::ManifestDigest(absl::string_view repo
   std::string path = absl::StrCat("/v2/", repo, "/manifests/", reference);
   httplib::Result result = client.Head(path, {{"Accept", kManifestAccept}});
   if (!result) {
-    return absl::UnavailableError(absl::StrCat("HEAD http://", host_port_, path, ": ",
-                                               httplib::to_string(result.error())));
+    return absl::UnavailableError(
+        absl::StrCat("HEAD http://", host_port_, path, ": ", httplib::to_string(result.error())));
   }
   if (result->status == 404) {
     return absl::NotFoundError(absl::StrCat("HEAD http://", host_port_, path, ": 404"));
   }
   std::string digest = result->get_header_value("Docker-Content-Digest");
   if (result->status != 200 || digest.empty()) {
-    return absl::InternalError(absl::StrCat("HEAD http://", host_port_, path, ": ",
-                                            result->status, " with Docker-Content-Digest `",
-                                            digest, "`"));
+    return absl::InternalError(absl::StrCat("HEAD http://", host_port_, path, ": ", result->status,
+                                            " with Docker-Content-Digest `", digest, "`"));
   }
   return digest;
+}
+
+std::string RandomHex(int bytes) {
+  absl::BitGen gen;
+  std::string hex;
+  for (int i = 0; i < bytes; ++i) {
+    absl::StrAppendFormat(&hex, "%02x", absl::Uniform<int>(gen, 0, 256));
+  }
+  return hex;
 }
 
 }  // namespace converge::testing

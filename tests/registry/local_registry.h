@@ -10,7 +10,8 @@
 //   ...
 //   // ~LocalRegistry stops the registry and removes its directory.
 //
-// Tests using this need the `local` tag (no sandbox), root is not required.
+// Tests using this need the `local` tag (the registry, skopeo and the image
+// tools come from the system) and root (build-images.sh chowns /home/app).
 // The registry runs under `setpriv --pdeathsig=KILL`: it is killed when the
 // thread that started it exits, so a crashed test leaves no registry behind
 // (and a registry must be started from a thread that outlives its use, e.g.
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -119,6 +121,9 @@ absl::StatusOr<std::string> TestImagesDir();
 // index.json. Equals the registry's manifest digest after PushTestImages().
 absl::StatusOr<std::string> TestImageDigest(absl::string_view layout,
                                             absl::string_view tag = "latest");
+
+// `bytes` random bytes as lowercase hex (secrets and tokens for the tests).
+std::string RandomHex(int bytes);
 
 }  // namespace converge::testing
 

@@ -24,7 +24,7 @@ namespace converge::testing {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
 constexpr char kOciIndex[] = "application/vnd.oci.image.index.v1+json";
@@ -54,8 +54,8 @@ std::string Sha256(const std::string& data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(data.data(), data.size(), md, &length, EVP_sha256(), nullptr);
-  return "sha256:" + absl::BytesToHexString(
-                         absl::string_view(reinterpret_cast<const char*>(md), length));
+  return "sha256:" +
+         absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(md), length));
 }
 
 httplib::Headers Accept(const std::string& token = "") {
@@ -241,8 +241,7 @@ TEST(RegistryFixtureTest, FrontWithBearerAuth) {
   EXPECT_EQ(unauthenticated->get_header_value("WWW-Authenticate"),
             realm + ",scope=\"repository:library/busybox:pull\"");
 
-  std::string token_path =
-      "/token?service=converge-test&scope=repository:library/busybox:pull";
+  std::string token_path = "/token?service=converge-test&scope=repository:library/busybox:pull";
   httplib::Client wrong = ClientFor(front.host_port());
   wrong.set_basic_auth("puller", "wrong");
   httplib::Result denied = wrong.Get(token_path);
@@ -330,11 +329,10 @@ TEST(RegistryFixtureTest, FrontInjectsFaults) {
   front.TruncateNext(layer, 1, 1000);
   httplib::Client truncated_client = ClientFor(front.host_port());
   std::string received;
-  httplib::Result truncated =
-      truncated_client.Get(blob_path, [&](const char* data, size_t length) {
-        received.append(data, length);
-        return true;
-      });
+  httplib::Result truncated = truncated_client.Get(blob_path, [&](const char* data, size_t length) {
+    received.append(data, length);
+    return true;
+  });
   EXPECT_FALSE(truncated);
   EXPECT_EQ(received.size(), 1000u);
 
@@ -363,7 +361,7 @@ TEST(RegistryFixtureTest, FrontInjectsFaults) {
 
   EXPECT_EQ(front.RequestCount(layer, "GET"), 8);
   front.ResetCounts();
-  EXPECT_THAT(front.requests(), ::testing::IsEmpty());
+  EXPECT_THAT(front.requests(), IsEmpty());
 }
 
 TEST(RegistryFixtureTest, CorruptBlobInStorage) {

@@ -168,15 +168,6 @@ struct BodyStream {
   }
 };
 
-std::string RandomHex(int bytes) {
-  absl::BitGen gen;
-  std::string hex;
-  for (int i = 0; i < bytes; ++i) {
-    absl::StrAppendFormat(&hex, "%02x", absl::Uniform<int>(gen, 0, 256));
-  }
-  return hex;
-}
-
 // The repository named in a /v2/<name>/{manifests,blobs,tags}/... path.
 std::string RepositoryOf(const std::string& path) {
   static const std::regex pattern("^/v2/(.+)/(manifests|blobs|tags)/.*");
@@ -204,8 +195,7 @@ void SetError(httplib::Response& res, int status, const std::string& path,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RegistryFront>> RegistryFront::Start(
-    const LocalRegistry& upstream) {
+absl::StatusOr<std::unique_ptr<RegistryFront>> RegistryFront::Start(const LocalRegistry& upstream) {
   std::string authorization;
   if (!upstream.options().user.empty()) {
     authorization = "Basic " + absl::Base64Escape(absl::StrCat(upstream.options().user, ":",
@@ -282,7 +272,7 @@ void RegistryFront::ClearFaults() {
   faults_.clear();
 }
 
-std::vector<RegistryFront::Request> RegistryFront::requests() const {
+std::vector<RegistryFront::RequestRecord> RegistryFront::requests() const {
   absl::MutexLock lock(&mu_);
   return requests_;
 }
@@ -290,7 +280,7 @@ std::vector<RegistryFront::Request> RegistryFront::requests() const {
 int RegistryFront::RequestCount(absl::string_view path_substring, absl::string_view method,
                                 int status) const {
   absl::MutexLock lock(&mu_);
-  return std::count_if(requests_.begin(), requests_.end(), [&](const Request& request) {
+  return std::count_if(requests_.begin(), requests_.end(), [&](const RequestRecord& request) {
     return absl::StrContains(request.path, path_substring) &&
            (method.empty() || request.method == method) &&
            (status == 0 || request.status == status);
@@ -334,7 +324,7 @@ void RegistryFront::Handle(const httplib::Request& req, httplib::Response& res) 
     }
   }
   absl::MutexLock lock(&mu_);
-  requests_.push_back(Request{req.method, req.path, res.status});
+  requests_.push_back(RequestRecord{req.method, req.path, res.status});
 }
 
 bool RegistryFront::Authorized(const httplib::Request& req, httplib::Response& res) {
@@ -347,7 +337,9 @@ bool RegistryFront::Authorized(const httplib::Request& req, httplib::Response& r
   std::string challenge =
       absl::StrCat("Bearer realm=\"http://", host_port_, "/token\",service=\"", kService, "\"");
   std::string repository = RepositoryOf(req.path);
-  if (!repository.empty()) absl::StrAppend(&challenge, ",scope=\"repository:", repository, ":pull\"");
+  if (!repository.empty()) {
+    absl::StrAppend(&challenge, ",scope=\"repository:", repository, ":pull\"");
+  }
   SetError(res, 401, req.path, "authentication required");
   res.set_header("WWW-Authenticate", challenge);
   return false;
@@ -358,8 +350,8 @@ void RegistryFront::IssueToken(const httplib::Request& req, httplib::Response& r
   if (!basic_credentials_) {
     SetError(res, 404, req.path, "bearer auth is off");
   } else if (req.get_param_value("service") != kService) {
-    SetError(res, 400, req.path, absl::StrCat("unknown service `", req.get_param_value("service"),
-                                              "`"));
+    SetError(res, 400, req.path,
+             absl::StrCat("unknown service `", req.get_param_value("service"), "`"));
   } else if (req.get_header_value("Authorization") != *basic_credentials_) {
     SetError(res, 401, req.path, "wrong credentials");
     res.set_header("WWW-Authenticate", absl::StrCat("Basic realm=\"", kService, "\""));
@@ -386,8 +378,9 @@ void RegistryFront::Forward(const httplib::Request& req, httplib::Response& res,
   auto transfer =
       std::make_shared<UpstreamTransfer>(upstream_host_, upstream_port_, std::move(upstream));
   if (!transfer->WaitHeaders()) {
-    SetError(res, 502, req.path, absl::StrCat("upstream ", upstream_host_, ":", upstream_port_,
-                                              ": ", transfer->error()));
+    SetError(
+        res, 502, req.path,
+        absl::StrCat("upstream ", upstream_host_, ":", upstream_port_, ": ", transfer->error()));
     return;
   }
   res.status = transfer->status();
@@ -397,7 +390,8 @@ void RegistryFront::Forward(const httplib::Request& req, httplib::Response& res,
     if (it == headers.end()) return std::nullopt;
     return it->second;
   };
-  for (const char* name : {"Docker-Content-Digest", "Docker-Distribution-Api-Version", "Location"}) {
+  for (const char* name :
+       {"Docker-Content-Digest", "Docker-Distribution-Api-Version", "Location"}) {
     if (std::optional<std::string> value = header(name)) res.set_header(name, *value);
   }
   std::string content_type = header("Content-Type").value_or("application/octet-stream");

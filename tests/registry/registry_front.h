@@ -63,16 +63,18 @@ class RegistryFront {
   // "expires_in": 300}; wrong or missing credentials get 401, another service
   // 400. Any token issued so far is then accepted for every repository.
   void RequireBearerAuth(std::string user, std::string password);
-  // Back to forwarding without auth (the default). Issued tokens are kept.
+  // Back to forwarding without auth (the default; /token then answers 404).
+  // Issued tokens are kept.
   void DisableAuth();
   int tokens_issued() const;
 
   // Faults, each for the next `count` requests whose path contains
-  // `path_substring` (after auth: a 401 challenge consumes none). When
-  // several match, the one added first is used.
+  // `path_substring` (checked after auth: a 401 challenge consumes none).
+  // When several match, the one added first is used.
   //
   // Answers `status` (e.g. 429, 500, 404) with a registry-style JSON error,
-  // and `Retry-After: <retry_after_seconds>` when that is positive.
+  // and `Retry-After: <retry_after_seconds>` when that is positive. Applies
+  // to /token too (before its credentials are checked).
   void FailNext(std::string path_substring, int count, int status, int retry_after_seconds = 0);
   // GET of a 200 body: sends the headers (with the full Content-Length) and
   // the first `after_bytes` bytes, then closes the connection.
@@ -84,12 +86,12 @@ class RegistryFront {
 
   // Every request so far (including /token and rejected ones), in order of
   // completion of its handler, i.e. before its body is streamed.
-  struct Request {
+  struct RequestRecord {
     std::string method;
     std::string path;  // without the query
     int status;
   };
-  std::vector<Request> requests() const;
+  std::vector<RequestRecord> requests() const;
   // How many requests have a path containing `path_substring`, with method
   // `method` and status `status` if given ("" and 0 match any).
   int RequestCount(absl::string_view path_substring, absl::string_view method = "",
@@ -133,7 +135,7 @@ class RegistryFront {
   std::optional<std::string> basic_credentials_ ABSL_GUARDED_BY(mu_);  // "Basic ..." when on
   std::set<std::string> tokens_ ABSL_GUARDED_BY(mu_);
   std::deque<Fault> faults_ ABSL_GUARDED_BY(mu_);
-  std::vector<Request> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<RequestRecord> requests_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace converge::testing

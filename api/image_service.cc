@@ -86,8 +86,12 @@ absl::Time ImageServiceImpl::Deadline(const grpc::ServerContext* context) const 
   return CallDeadline(context, options_.max_wait);
 }
 
+size_t ImageServiceImpl::StripeOf(const std::string& reference) const {
+  return absl::Hash<std::string>{}(reference) % stripes_.size();
+}
+
 absl::Mutex& ImageServiceImpl::LockFor(const std::string& reference) {
-  return stripes_[absl::Hash<std::string>{}(reference) % stripes_.size()];
+  return stripes_[StripeOf(reference)];
 }
 
 absl::StatusOr<std::optional<records::ImageRecord>> ImageServiceImpl::Find(
@@ -233,28 +237,53 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext* context,
   const Digest pinned = reference->tag.empty() ? Digest() : reference->digest;
   if (!pinned.empty()) reference->digest = Digest();
   const std::string key = reference->String();
-  int64_t generation;
-  {
-    absl::MutexLock lock(&LockFor(key));
-    std::optional<ImageRefRecord> current = store_->GetImageRef(key);
-    generation = 1;
-    if (current && current->desired) generation = current->desired->generation() + 1;
-    if (current && current->actual) {
-      generation = std::max(generation, current->actual->attempted_generation() + 1);
+  // kubelet sets no deadline on PullImage (large images take long): wait
+  // for the pull itself, or until the caller goes away.
+  const absl::Time deadline = CallDeadline(context, absl::InfiniteDuration());
+  int64_t generation = 0;
+  while (generation == 0) {
+    int64_t pending = 0;
+    {
+      absl::MutexLock lock(&LockFor(key));
+      std::optional<ImageRefRecord> current = store_->GetImageRef(key);
+      const int64_t desired = current && current->desired ? current->desired->generation() : 0;
+      const int64_t attempted = current && current->actual ? current->actual->attempted_generation() : 0;
+      // A pull in flight serves this call too, unless it uses other
+      // credentials: then this one waits its turn, so that one caller's
+      // secret never decides another caller's pull.
+      std::optional<runtime::v1::AuthConfig> in_flight = credentials_->Get(key, desired);
+      if (desired > attempted && in_flight &&
+          in_flight->SerializeAsString() != request->auth().SerializeAsString()) {
+        pending = desired;
+      } else {
+        generation = std::max(desired, attempted) + 1;
+        credentials_->Put(key, generation, request->auth());
+        records::ImageDesired record;
+        record.set_schema_version(kSchemaVersion);
+        record.set_reference(key);
+        record.set_present(true);
+        record.set_digest(pinned.str());
+        record.set_generation(generation);
+        record.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+        absl::Status written = store_->PutImageDesired({record});
+        if (!written.ok()) return ToGrpcStatus(written);
+      }
     }
-    credentials_->Put(key, generation, request->auth());
-    records::ImageDesired desired;
-    desired.set_schema_version(kSchemaVersion);
-    desired.set_reference(key);
-    desired.set_present(true);
-    desired.set_digest(pinned.str());
-    desired.set_generation(generation);
-    desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
-    absl::Status written = store_->PutImageDesired({desired});
-    if (!written.ok()) return ToGrpcStatus(written);
+    if (pending == 0) break;
+    auto waited = store_->AwaitImageRef(
+        key, deadline,
+        [pending](const ImageRefRecord& r) {
+          return r.actual && r.actual->attempted_generation() >= pending;
+        },
+        [context] { return context->IsCancelled(); });
+    if (!waited.second) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("pull of ", key, " waits for another pull of it with "
+                                       "other credentials"));
+    }
   }
   auto [record, done] = store_->AwaitImageRef(
-      key, Deadline(context),
+      key, deadline,
       [generation](const ImageRefRecord& r) {
         return r.actual && r.actual->attempted_generation() >= generation;
       },
@@ -286,26 +315,38 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext* context,
   if (!found.ok()) return InvalidArgument(absl::StrCat("image.image: ", found.status().message()));
   if (!*found) return grpc::Status::OK;  // idempotent, as kubelet expects
   const std::string image_id = (*found)->id();
-  const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
   std::vector<std::pair<std::string, int64_t>> removals;
   std::vector<records::ImageDesired> writes;
-  for (const ImageRefRecord* ref : NamesOf(image_id, refs)) {
-    absl::MutexLock lock(&LockFor(ref->reference));
-    int64_t generation = ref->actual->attempted_generation() + 1;
-    if (ref->desired) generation = std::max(generation, ref->desired->generation() + 1);
-    records::ImageDesired desired;
-    desired.set_schema_version(kSchemaVersion);
-    desired.set_reference(ref->reference);
-    desired.set_present(false);
-    desired.set_generation(generation);
-    desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
-    writes.push_back(std::move(desired));
-    removals.emplace_back(ref->reference, generation);
+  {
+    // Every name's stripe, in index order, from the reads to the write: a
+    // PullImage of one of the names cannot slip a generation in between.
+    std::set<size_t> stripes;
+    for (const ImageRefRecord* ref : NamesOf(image_id, store_->ListImageRefs())) {
+      stripes.insert(StripeOf(ref->reference));
+    }
+    std::vector<std::unique_ptr<absl::MutexLock>> locks;
+    for (size_t stripe : stripes) locks.push_back(std::make_unique<absl::MutexLock>(&stripes_[stripe]));
+    const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
+    for (const ImageRefRecord* ref : NamesOf(image_id, refs)) {
+      // A name whose stripe we do not hold arrived after we looked; it is
+      // the next RemoveImage's to remove.
+      if (stripes.count(StripeOf(ref->reference)) == 0) continue;
+      int64_t generation = ref->actual->attempted_generation() + 1;
+      if (ref->desired) generation = std::max(generation, ref->desired->generation() + 1);
+      records::ImageDesired desired;
+      desired.set_schema_version(kSchemaVersion);
+      desired.set_reference(ref->reference);
+      desired.set_present(false);
+      desired.set_generation(generation);
+      desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+      writes.push_back(std::move(desired));
+      removals.emplace_back(ref->reference, generation);
+    }
+    // All names go in one batch: the image is removed as a whole, as in
+    // containerd, never left with some of its tags.
+    absl::Status written = store_->PutImageDesired(writes);
+    if (!written.ok()) return ToGrpcStatus(written);
   }
-  // All names go in one batch: the image is removed as a whole, as in
-  // containerd, never left with some of its tags.
-  absl::Status written = store_->PutImageDesired(writes);
-  if (!written.ok()) return ToGrpcStatus(written);
   const absl::Time deadline = Deadline(context);
   for (const auto& [reference, generation] : removals) {
     auto [record, done] = store_->AwaitImageRef(
@@ -323,7 +364,14 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext* context,
           static_cast<absl::StatusCode>(record.actual->last_error_code()),
           absl::StrCat("remove image ", image_id, ": ", record.actual->last_error())));
     }
-    // Nothing actual is left: the tombstone has done its work.
+    // Nothing actual is left: the tombstone has done its work, unless a
+    // PullImage has replaced it since.
+    absl::MutexLock lock(&stripes_[StripeOf(reference)]);
+    std::optional<ImageRefRecord> now = store_->GetImageRef(reference);
+    if (!now || !now->desired || now->desired->present() ||
+        now->desired->generation() != generation) {
+      continue;
+    }
     absl::Status deleted = store_->DeleteImageDesired(reference);
     if (!deleted.ok()) {
       NamedLogger("cri")->warn("image tombstone not deleted reference={} error={}", reference,

@@ -24,7 +24,8 @@
 namespace converge {
 
 struct ImageServiceOptions {
-  // Upper bound on a wait when the client set no deadline (kubelet: 2 min).
+  // Upper bound on a RemoveImage wait when the client set no deadline
+  // (kubelet: 2 min). PullImage waits as long as the pull takes.
   absl::Duration max_wait = absl::Minutes(4);
 };
 
@@ -64,6 +65,9 @@ class ImageServiceImpl final : public runtime::v1::ImageService::Service {
   std::vector<runtime::v1::Image> Matching(const runtime::v1::ImageFilter* filter,
                                            grpc::Status* status) const;
   absl::Time Deadline(const grpc::ServerContext* context) const;
+  // Serializes read-modify-write of one reference's desired record, so that
+  // generations never go backwards.
+  size_t StripeOf(const std::string& reference) const;
   absl::Mutex& LockFor(const std::string& reference);
 
   DesiredWriter* const store_;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -118,20 +119,15 @@ ImageReconciler::~ImageReconciler() {
 }
 
 absl::Status ImageReconciler::Start() {
-  // An image no reference names was left by a crash between dropping its
-  // last name and the image itself.
-  std::set<std::string> named;
-  for (const ImageRefRecord& ref : store_->ListImageRefs()) {
-    if (ref.actual) named.insert(ref.actual->image_id());
-  }
-  for (const records::ImageRecord& image : store_->ListImages()) {
-    if (named.count(image.id()) == 0) CONVERGE_RETURN_IF_ERROR(DropIfUnnamed(image.id()));
-  }
-  CONVERGE_RETURN_IF_ERROR(CollectGarbage());
+  MeasureUsage();
   for (const ImageRefRecord& ref : store_->ListImageRefs()) {
     if (ComputeImageAction(ref) != ImageAction::kNone) queue_->Add(ref.reference);
   }
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Worker(); });
+  // The first sweep runs now, beside the workers: a large collection must
+  // not keep the CRI socket closed.
+  const absl::Time first = clock_->Now();
+  threads_.emplace_back([this, first] { SweepLoop(first); });
   return absl::OkStatus();
 }
 
@@ -140,6 +136,7 @@ void ImageReconciler::Stop() {
     absl::MutexLock lock(&stop_mu_);
     if (stopping_) return;
     stopping_ = true;
+    stop_cv_.SignalAll();
   }
   queue_->ShutDown();
   for (std::thread& thread : threads_) thread.join();
@@ -167,11 +164,24 @@ void ImageReconciler::Worker() {
   }
 }
 
+void ImageReconciler::SweepLoop(absl::Time next) {
+  absl::MutexLock lock(&stop_mu_);
+  while (!stopping_) {
+    if (!clock_->WaitUntil(&stop_mu_, &stop_cv_, next)) continue;
+    stop_mu_.Unlock();
+    absl::Status swept = Sweep();
+    if (!swept.ok()) {
+      NamedLogger("images")->warn("image sweep failed error={}", swept.ToString());
+    }
+    stop_mu_.Lock();
+    next = clock_->Now() + options_.sweep_period;
+  }
+}
+
 absl::Status ImageReconciler::ReconcileImage(const std::string& reference) {
   std::optional<ImageRefRecord> record = store_->GetImageRef(reference);
   if (!record) return absl::OkStatus();
-  const ImageAction action = ComputeImageAction(*record);
-  switch (action) {
+  switch (ComputeImageAction(*record)) {
     case ImageAction::kNone:
     case ImageAction::kDone:
       return absl::OkStatus();
@@ -185,37 +195,63 @@ absl::Status ImageReconciler::ReconcileImage(const std::string& reference) {
 
 absl::Status ImageReconciler::Pull(const ImageRefRecord& record) {
   const records::ImageDesired& desired = *record.desired;
-  auto log = NamedLogger("images");
+  absl::StatusOr<ImageReference> reference = ParseImageReference(desired.reference());
   PullRequest request;
-  absl::StatusOr<PulledImage> pulled;
-  auto reference = ParseImageReference(desired.reference());
   if (reference.ok() && !desired.digest().empty()) {
     auto pinned = Digest::Parse(desired.digest());
     if (pinned.ok()) {
       reference->digest = *pinned;
+      // The tag was pinned to content on this node (an import): what is
+      // present needs no registry. A plain digest pull still asks the
+      // registry, with the caller's credentials, whether the caller may have it.
+      request.prefer_local = true;
     } else {
       reference = pinned.status();
     }
   }
-  if (!reference.ok()) {
-    pulled = reference.status();
-  } else {
+  {
+    absl::MutexLock lock(&content_mu_);
+    ++pulls_in_flight_;
+  }
+  absl::StatusOr<PulledImage> pulled = [&]() -> absl::StatusOr<PulledImage> {
+    if (!reference.ok()) return reference.status();
     request.reference = *reference;
     if (auto auth = credentials_->Get(desired.reference(), desired.generation())) {
       request.credentials = CredentialsOf(*auth);
     }
-    request.cancelled = [this] { return Stopping(); };
-    log->info("pulling reference={} generation={}", desired.reference(), desired.generation());
-    absl::ReaderMutexLock gc_lock(&gc_mu_);
-    pulled = options_.metrics->TimeExecutor("image", "pull",
-                                            [&] { return images_->Pull(request); });
+    request.cancelled = [this] { return Stopping() || store_->WaitsCancelled(); };
+    NamedLogger("images")->info("pulling reference={} generation={}", desired.reference(),
+                                desired.generation());
+    return options_.metrics->TimeExecutor("image", "pull",
+                                          [&] { return images_->Pull(request); });
+  }();
+  absl::Status recorded;
+  {
+    absl::MutexLock lock(&content_mu_);
+    --pulls_in_flight_;
+    // A pull cut short by shutdown is not an outcome: the next start resumes it.
+    const bool shutting_down = Stopping() || store_->WaitsCancelled() ||
+                               (!pulled.ok() && absl::IsCancelled(pulled.status()));
+    if (!(shutting_down && !pulled.ok())) {
+      recorded = RecordPull(record, reference.ok() ? *reference : ImageReference(), pulled);
+    }
+    if (pulls_in_flight_ == 0 && collection_owed_) {
+      absl::Status collected = CollectGarbage();
+      if (recorded.ok()) recorded = collected;
+    }
   }
-  // A pull cut short by shutdown is resumed at the next start.
-  if (Stopping() && !pulled.ok()) return pulled.status();
-  pulls_->WithLabels({pulled.ok() ? "success" : "error"})->Increment();
+  MeasureUsage();
+  // A failed pull is recorded, not retried: only a failed record is.
+  return recorded;
+}
 
-  records::ImageRefActual actual =
-      record.actual.value_or(records::ImageRefActual());
+absl::Status ImageReconciler::RecordPull(const ImageRefRecord& record,
+                                         const ImageReference& reference,
+                                         const absl::StatusOr<PulledImage>& pulled) {
+  const records::ImageDesired& desired = *record.desired;
+  auto log = NamedLogger("images");
+  pulls_->WithLabels({pulled.ok() ? "success" : "error"})->Increment();
+  records::ImageRefActual actual = record.actual.value_or(records::ImageRefActual());
   actual.set_schema_version(kSchemaVersion);
   actual.set_reference(desired.reference());
   actual.set_attempted_generation(desired.generation());
@@ -231,7 +267,7 @@ absl::Status ImageReconciler::Pull(const ImageRefRecord& record) {
   pulled_bytes_->WithLabels({})->Increment(static_cast<double>(pulled->downloaded_bytes));
   records::ImageRecord image = ImageRecordOf(*pulled, clock_->Now());
   actual.set_image_id(image.id());
-  actual.set_repo_digest(absl::StrCat(reference->Repository(), "@", pulled->top_digest.str()));
+  actual.set_repo_digest(absl::StrCat(reference.Repository(), "@", pulled->top_digest.str()));
   actual.set_observed_generation(desired.generation());
   actual.clear_last_error();
   actual.clear_last_error_code();
@@ -249,18 +285,23 @@ absl::Status ImageReconciler::Pull(const ImageRefRecord& record) {
 }
 
 absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
-  const std::string image_id = record.actual->image_id();
+  absl::MutexLock lock(&content_mu_);
+  // Read again under the lock: a pull may have recorded meanwhile.
+  std::optional<ImageRefRecord> current = store_->GetImageRef(record.reference);
+  if (!current || ComputeImageAction(*current) != ImageAction::kRemove) return absl::OkStatus();
+  const std::string image_id = current->actual->image_id();
   std::optional<records::ImageRecord> image = store_->GetImage(image_id);
   bool keeps_a_name = false;
   for (const ImageRefRecord& other : store_->ListImageRefs()) {
-    if (other.reference != record.reference && other.actual &&
+    if (other.reference != current->reference && other.actual &&
         other.actual->image_id() == image_id && other.desired && other.desired->present()) {
       keeps_a_name = true;
     }
   }
   // The image and its content go before the name, so that RemoveImage,
-  // which waits for the name, returns with the space already freed; a crash
-  // in between leaves a name of a missing image, which the next pass drops.
+  // which waits for the name, returns with the space freed (unless pulls are
+  // in flight: then when the last ends); a crash in between leaves a name of
+  // a missing image, which the next pass drops.
   if (image && !keeps_a_name) {
     absl::StatusOr<bool> in_use = options_.metrics->TimeExecutor(
         "image", "in_use", [&] { return images_->InUse(ChainIds(*image)); });
@@ -270,8 +311,8 @@ absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
                             "image ", image_id, " is in use by a container (a mounted rootfs "
                             "stacks its layers)"))
                       : in_use.status();
-      records::ImageRefActual actual = *record.actual;
-      actual.set_attempted_generation(record.desired->generation());
+      records::ImageRefActual actual = *current->actual;
+      actual.set_attempted_generation(current->desired->generation());
       actual.set_last_error(std::string(refusal.message()));
       actual.set_last_error_code(static_cast<int>(refusal.code()));
       actual.set_updated_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
@@ -281,8 +322,9 @@ absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
     NamedLogger("images")->info("removed image={}", image_id);
     CONVERGE_RETURN_IF_ERROR(CollectGarbage());
   }
-  CONVERGE_RETURN_IF_ERROR(store_->DeleteImageRef(record.reference));
-  NamedLogger("images")->info("removed reference={} image={}", record.reference, image_id);
+  CONVERGE_RETURN_IF_ERROR(store_->DeleteImageRef(current->reference));
+  NamedLogger("images")->info("removed reference={} image={}", current->reference, image_id);
+  MeasureUsage();
   return absl::OkStatus();
 }
 
@@ -293,14 +335,45 @@ absl::Status ImageReconciler::DropIfUnnamed(const std::string& image_id) {
   std::optional<records::ImageRecord> image = store_->GetImage(image_id);
   if (!image) return absl::OkStatus();
   CONVERGE_ASSIGN_OR_RETURN(bool in_use, images_->InUse(ChainIds(*image)));
-  // Kept, nameless, while a container runs on it; the next start drops it.
+  // Kept, nameless, while a container runs on it; a later sweep drops it.
   if (in_use) return absl::OkStatus();
   CONVERGE_RETURN_IF_ERROR(store_->DeleteImage(image_id));
   NamedLogger("images")->info("removed image={}", image_id);
   return CollectGarbage();
 }
 
+absl::Status ImageReconciler::Sweep() {
+  {
+    absl::MutexLock lock(&content_mu_);
+    for (const records::ImageRecord& image : store_->ListImages()) {
+      CONVERGE_RETURN_IF_ERROR(DropIfUnnamed(image.id()));
+    }
+    CONVERGE_RETURN_IF_ERROR(CollectGarbage());
+  }
+  MeasureUsage();
+  return absl::OkStatus();
+}
+
 absl::Status ImageReconciler::CollectGarbage() {
+  if (pulls_in_flight_ > 0) {
+    collection_owed_ = true;
+    return absl::OkStatus();
+  }
+  // A record this binary cannot read may name content: keep everything.
+  for (const std::string& key : store_->QuarantinedIds()) {
+    if (absl::StartsWith(key, "image/") || absl::StartsWith(key, "ref/")) {
+      return absl::OkStatus();
+    }
+  }
+  CONVERGE_ASSIGN_OR_RETURN(
+      bool collected, options_.metrics->TimeExecutor("image", "collect_garbage", [&] {
+        return images_->CollectGarbage([this] { return ContentToKeep(); });
+      }));
+  collection_owed_ = !collected;
+  return absl::OkStatus();
+}
+
+std::vector<ImageContent> ImageReconciler::ContentToKeep() const {
   std::vector<ImageContent> keep;
   std::set<std::string> images;
   for (const records::ImageRecord& image : store_->ListImages()) {
@@ -325,14 +398,22 @@ absl::Status ImageReconciler::CollectGarbage() {
     }
   }
   keep.push_back(std::move(tops));
-  absl::MutexLock gc_lock(&gc_mu_);
-  return options_.metrics->TimeExecutor(
-      "image", "collect_garbage", [&] { return images_->CollectGarbage(keep); });
+  return keep;
+}
+
+void ImageReconciler::MeasureUsage() {
+  absl::StatusOr<ImageFsUsage> measured = images_->Usage();
+  absl::MutexLock lock(&usage_mu_);
+  if (measured.ok()) {
+    usage_ = ImageStoreUsage{measured->mountpoint, measured->bytes, measured->inodes};
+  } else {
+    usage_ = measured.status();
+  }
 }
 
 absl::StatusOr<ImageStoreUsage> ImageReconciler::ImageStoreUsageNow() const {
-  CONVERGE_ASSIGN_OR_RETURN(ImageFsUsage usage, images_->Usage());
-  return ImageStoreUsage{usage.mountpoint, usage.bytes, usage.inodes};
+  absl::MutexLock lock(&usage_mu_);
+  return usage_;
 }
 
 absl::Status ImageReconciler::RefreshStateMetrics() {

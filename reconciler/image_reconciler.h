@@ -40,6 +40,10 @@ struct ImageReconcilerOptions {
   // kubelet pulls one image at a time by default; two workers let a small
   // image through while a large one downloads.
   int workers = 2;
+  // How often images no reference names are dropped, collection that had to
+  // wait (pulls in flight, an import) is retried, and ImageFsInfo's usage is
+  // measured again.
+  absl::Duration sweep_period = absl::Minutes(1);
   WorkQueue::Options queue;
   // Shared with the sandbox reconciler; must outlive this one.
   ReconcilerMetrics* metrics = nullptr;
@@ -55,6 +59,9 @@ class ImageReconciler final : public ImageUsageReporter {
       ImageReconcilerOptions options, Clock* clock);
   ~ImageReconciler() override;
 
+  // Measures the image store, queues pending pulls and removals, starts the
+  // workers and the sweep (whose first round drops unnamed images and
+  // collects what a crash left).
   absl::Status Start();
   // Aborts pulls in flight (they are resumed at the next start), joins.
   void Stop();
@@ -62,9 +69,12 @@ class ImageReconciler final : public ImageUsageReporter {
   // One pass for `reference`. Public for tests that run without workers.
   absl::Status ReconcileImage(const std::string& reference);
 
-  // Deletes content (blobs, layers) that no recorded image uses.
-  absl::Status CollectGarbage();
+  // Drops images no reference names (and no container uses), then deletes
+  // content no recorded image uses, or notes it for later while pulls are in
+  // flight or an import holds its lock.
+  absl::Status Sweep();
 
+  // The usage measured after the last pull, removal or sweep.
   absl::StatusOr<ImageStoreUsage> ImageStoreUsageNow() const override;
 
  private:
@@ -72,12 +82,20 @@ class ImageReconciler final : public ImageUsageReporter {
                   ImageReconcilerOptions options, Clock* clock, std::unique_ptr<WorkQueue> queue);
 
   void Worker();
+  void SweepLoop(absl::Time first);
   bool Stopping() const;
   absl::Status Pull(const ImageRefRecord& record);
-  absl::Status Remove(const ImageRefRecord& record);
+  absl::Status RecordPull(const ImageRefRecord& record, const ImageReference& reference,
+                          const absl::StatusOr<PulledImage>& pulled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(content_mu_);
+  absl::Status Remove(const ImageRefRecord& record) ABSL_LOCKS_EXCLUDED(content_mu_);
   // Deletes the image record once no reference names it and no container
   // stacks its layers, then collects its content.
-  absl::Status DropIfUnnamed(const std::string& image_id);
+  absl::Status DropIfUnnamed(const std::string& image_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(content_mu_);
+  absl::Status CollectGarbage() ABSL_EXCLUSIVE_LOCKS_REQUIRED(content_mu_);
+  std::vector<ImageContent> ContentToKeep() const;
+  void MeasureUsage();
   absl::Status RefreshStateMetrics();
 
   ImageWriter* const store_;
@@ -90,13 +108,22 @@ class ImageReconciler final : public ImageUsageReporter {
   metrics::CounterFamily* pulls_ = nullptr;
   metrics::Registry::ScrapeHookId state_hook_ = 0;
 
-  // Pulls hold it shared, collection exclusively: a pull that found a layer
-  // present must not see it collected before its image is recorded.
-  absl::Mutex gc_mu_;
+  // Orders what touches stored content: collection, the recording of a
+  // pull, and removal. Pulls in flight are counted rather than locked out
+  // (a pull can take minutes): collection waits until none is, so a layer a
+  // pull found present cannot vanish before the pull records its image.
+  absl::Mutex content_mu_;
+  int pulls_in_flight_ ABSL_GUARDED_BY(content_mu_) = 0;
+  bool collection_owed_ ABSL_GUARDED_BY(content_mu_) = false;
+
+  mutable absl::Mutex usage_mu_;
+  absl::StatusOr<ImageStoreUsage> usage_ ABSL_GUARDED_BY(usage_mu_) =
+      absl::UnavailableError("image store usage not measured yet");
 
   StateReader::ListenerId listener_;
   std::vector<std::thread> threads_;
   mutable absl::Mutex stop_mu_;
+  absl::CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 

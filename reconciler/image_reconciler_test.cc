@@ -157,7 +157,13 @@ TEST_F(ImageReconcilerTest, StartDropsUnnamedImagesAndResumesPulls) {
       kBusybox, absl::Now() + absl::Seconds(10),
       [](const ImageRefRecord& r) { return r.actual && r.actual->observed_generation() >= 1; });
   EXPECT_TRUE(done);
+  // The first sweep runs beside the workers.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (store_->GetImage(orphan.id.str()).has_value() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_FALSE(store_->GetImage(orphan.id.str()).has_value());
+  EXPECT_TRUE(reconciler_->ImageStoreUsageNow().ok());
   reconciler_->Stop();
 }
 

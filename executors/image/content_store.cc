@@ -127,7 +127,7 @@ class FileContentStore : public ContentStore {
   absl::StatusOr<std::string> Read(const Digest& digest, int64_t max_bytes) const override {
     CONVERGE_ASSIGN_OR_RETURN(UniqueFd fd, Open(digest));
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat blob ", digest.str());
+    if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat `", BlobPath(digest), "`");
     if (st.st_size > max_bytes) {
       return absl::FailedPreconditionError(absl::StrCat(
           "blob ", digest.str(), " is ", st.st_size, " bytes, more than ", max_bytes));
@@ -137,7 +137,7 @@ class FileContentStore : public ContentStore {
     while (done < data.size()) {
       ssize_t n = ::pread(fd.get(), data.data() + done, data.size() - done, done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoError(errno, "read blob ", digest.str());
+      if (n < 0) return ErrnoError(errno, "read `", BlobPath(digest), "`");
       if (n == 0) return absl::DataLossError(absl::StrCat("blob ", digest.str(), " shrank"));
       done += static_cast<size_t>(n);
     }

@@ -32,6 +32,11 @@ struct PullRequest {
   registry::Credentials credentials;
   // Polled during transfers; true aborts the pull with CANCELLED.
   std::function<bool()> cancelled;
+  // A digest reference whose content is all present is served without the
+  // registry. Only for names pinned to content on this node (imports): a
+  // plain digest pull still asks the registry, with the caller's
+  // credentials, whether the caller may have the image.
+  bool prefer_local = false;
 };
 
 struct PulledLayer {
@@ -73,8 +78,7 @@ class ImageExecutor {
  public:
   virtual ~ImageExecutor() = default;
 
-  // Resolves the reference (a digest reference whose content is all present
-  // needs no registry: imported images on air-gapped nodes), fetches what is
+  // Resolves the reference (see PullRequest::prefer_local), fetches what is
   // missing, verifies every blob and unpacks every layer. Idempotent.
   // Errors: those of the registry (NOT_FOUND, UNAUTHENTICATED,
   // RESOURCE_EXHAUSTED, UNAVAILABLE, DATA_LOSS), INVALID_ARGUMENT for
@@ -87,10 +91,13 @@ class ImageExecutor {
   // Whether a mounted overlay (a container rootfs) stacks any of these layers.
   virtual absl::StatusOr<bool> InUse(const std::vector<Digest>& chain_ids) const = 0;
 
-  // Deletes every blob and layer not in `keep` and stacked by no mounted
-  // overlay. Skipped (OK) while an import holds the import lock: its blobs
-  // are not recorded until it has named them.
-  virtual absl::Status CollectGarbage(const std::vector<ImageContent>& keep) = 0;
+  // Deletes every blob and layer not in `keep()` and stacked by no mounted
+  // overlay; `keep` is called once the collection holds the import lock, so
+  // that it sees every image named so far. Returns false, having deleted
+  // nothing, while `convergectl image import` holds that lock (its blobs are
+  // not named yet): the caller tries again later.
+  virtual absl::StatusOr<bool> CollectGarbage(
+      const std::function<std::vector<ImageContent>()>& keep) = 0;
 
   virtual absl::StatusOr<ImageFsUsage> Usage() const = 0;
 };

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
+#include "executors/namespace/unique_fd.h"
 
 namespace converge {
 namespace {
@@ -24,10 +25,12 @@ namespace fs = std::filesystem;
 constexpr char kTmpPrefix[] = "tmp-";
 
 absl::Status WriteUsage(const std::string& path, const LayerStore::Usage& usage) {
-  std::ofstream out(path, std::ios::trunc);
-  out << usage.bytes << " " << usage.inodes << "\n";
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("write `", path, "` failed"));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoError(errno, "create `", path, "`");
+  const std::string text = absl::StrCat(usage.bytes, " ", usage.inodes, "\n");
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    return ErrnoError(errno, "write `", path, "`");
+  }
   return absl::OkStatus();
 }
 
@@ -93,6 +96,11 @@ absl::Status LayerStore::Ensure(const Digest& chain_id, const Digest& diff_id,
                                               diff_id.str()));
     }
     CONVERGE_RETURN_IF_ERROR(WriteUsage(tmp + "/usage", unpacked.usage));
+    // Written through before the rename, so that a layer under its final
+    // name is whole after a power loss too (kill -9 needs no sync).
+    UniqueFd dir(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid()) return ErrnoError(errno, "open `", tmp, "`");
+    if (::syncfs(dir.get()) != 0) return ErrnoError(errno, "syncfs `", tmp, "`");
     const std::string final_dir = absl::StrCat(root_, "/", chain_id.hex());
     if (::rename(tmp.c_str(), final_dir.c_str()) != 0) {
       return ErrnoError(errno, "rename `", tmp, "` to `", final_dir, "`");

@@ -94,7 +94,7 @@ absl::StatusOr<PulledImage> OciImageExecutor::Pull(const PullRequest& request) {
   oci::Descriptor top;
   std::string body;
   const Digest& pinned = request.reference.digest;
-  if (!pinned.empty() && content_->Has(pinned)) {
+  if (request.prefer_local && !pinned.empty() && content_->Has(pinned)) {
     CONVERGE_ASSIGN_OR_RETURN(body, content_->Read(pinned, kMaxDocumentBytes));
     CONVERGE_ASSIGN_OR_RETURN(top.media_type, oci::DocumentMediaType("", body));
     top.digest = pinned;
@@ -188,14 +188,16 @@ std::string ImportLockPath(const std::string& images_root) {
   return images_root + "/import.lock";
 }
 
-absl::Status OciImageExecutor::CollectGarbage(const std::vector<ImageContent>& keep) {
+absl::StatusOr<bool> OciImageExecutor::CollectGarbage(
+    const std::function<std::vector<ImageContent>()>& keep_now) {
   const std::string lock_path = ImportLockPath(root_);
   UniqueFd lock(::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
   if (!lock.valid()) return ErrnoError(errno, "open `", lock_path, "`");
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) return absl::OkStatus();  // an import is naming its blobs
+    if (errno == EWOULDBLOCK) return false;  // an import is naming its blobs
     return ErrnoError(errno, "lock `", lock_path, "`");
   }
+  const std::vector<ImageContent> keep = keep_now();
   std::set<Digest> keep_blobs, keep_layers;
   for (const ImageContent& content : keep) {
     keep_blobs.insert(content.blobs.begin(), content.blobs.end());
@@ -213,7 +215,7 @@ absl::Status OciImageExecutor::CollectGarbage(const std::vector<ImageContent>& k
     if (in_use) continue;  // a container still stacks it: collected after it goes
     CONVERGE_RETURN_IF_ERROR(layers_->Remove(chain_id));
   }
-  return absl::OkStatus();
+  return true;
 }
 
 absl::StatusOr<ImageFsUsage> OciImageExecutor::Usage() const {

@@ -27,7 +27,8 @@ class OciImageExecutor : public ImageExecutor {
   absl::StatusOr<PulledImage> Pull(const PullRequest& request) override;
   std::vector<std::string> LayerDirs(const std::vector<Digest>& chain_ids) const override;
   absl::StatusOr<bool> InUse(const std::vector<Digest>& chain_ids) const override;
-  absl::Status CollectGarbage(const std::vector<ImageContent>& keep) override;
+  absl::StatusOr<bool> CollectGarbage(
+      const std::function<std::vector<ImageContent>()>& keep) override;
   absl::StatusOr<ImageFsUsage> Usage() const override;
 
   ContentStore& content() { return *content_; }

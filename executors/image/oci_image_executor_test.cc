@@ -193,14 +193,17 @@ TEST_F(OciImageExecutorTest, ConcurrentPullsDownloadEachBlobOnce) {
   EXPECT_EQ(registry_.fetches(built.config), 1);
 }
 
-TEST_F(OciImageExecutorTest, DigestReferenceWithLocalContentNeedsNoRegistry) {
+TEST_F(OciImageExecutorTest, PinnedDigestWithLocalContentNeedsNoRegistry) {
   Push(registry_, "latest", {TarFile("a", "b")}, /*as_index=*/true);
   ASSERT_OK_AND_ASSIGN(PulledImage first, executor_->Pull(Request("example.com/app")));
   const int resolves = registry_.resolves();
-  ASSERT_OK_AND_ASSIGN(
-      PulledImage again,
-      executor_->Pull(Request("example.com/app@" + first.top_digest.str())));
-  EXPECT_EQ(registry_.resolves(), resolves);
+  // A plain digest pull asks the registry (with the caller's credentials).
+  ASSERT_OK(executor_->Pull(Request("example.com/app@" + first.top_digest.str())).status());
+  EXPECT_EQ(registry_.resolves(), resolves + 1);
+  PullRequest pinned = Request("example.com/app@" + first.top_digest.str());
+  pinned.prefer_local = true;
+  ASSERT_OK_AND_ASSIGN(PulledImage again, executor_->Pull(pinned));
+  EXPECT_EQ(registry_.resolves(), resolves + 1);
   EXPECT_EQ(again.id, first.id);
   EXPECT_EQ(again.downloaded_bytes, 0);
 }
@@ -234,14 +237,14 @@ TEST_F(OciImageExecutorTest, CollectsWhatNoImageKeepsAndSeesMountedLayers) {
   const std::vector<Digest> chain = {image.layers[0].chain_id};
   ImageContent keep{{image.manifest_digest, image.config_digest, image.layers[0].blob.digest},
                     chain};
-  ASSERT_OK(executor_->CollectGarbage({keep}));
+  ASSERT_TRUE(*executor_->CollectGarbage([&] { return std::vector<ImageContent>{keep}; }));
   EXPECT_EQ(executor_->content().List()->size(), 3u);
   {
     // While an import holds the lock, nothing goes, kept or not.
     UniqueFd import(::open(ImportLockPath(dir_.Sub("images")).c_str(), O_RDONLY | O_CLOEXEC));
     ASSERT_TRUE(import.valid());
     ASSERT_EQ(::flock(import.get(), LOCK_SH), 0);
-    ASSERT_OK(executor_->CollectGarbage({}));
+    EXPECT_FALSE(*executor_->CollectGarbage([] { return std::vector<ImageContent>(); }));
     EXPECT_EQ(executor_->content().List()->size(), 3u);
   }
 
@@ -259,12 +262,12 @@ TEST_F(OciImageExecutorTest, CollectsWhatNoImageKeepsAndSeesMountedLayers) {
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
   } unmount{target};
   EXPECT_TRUE(*executor_->InUse(chain));
-  ASSERT_OK(executor_->CollectGarbage({}));
+  ASSERT_TRUE(*executor_->CollectGarbage([] { return std::vector<ImageContent>(); }));
   EXPECT_TRUE(executor_->content().List()->empty());
   EXPECT_TRUE(fs::exists(lower));
   ASSERT_EQ(::umount2(target.c_str(), 0), 0);
   EXPECT_FALSE(*executor_->InUse(chain));
-  ASSERT_OK(executor_->CollectGarbage({}));
+  ASSERT_TRUE(*executor_->CollectGarbage([] { return std::vector<ImageContent>(); }));
   EXPECT_FALSE(fs::exists(lower));
 }
 

@@ -79,7 +79,9 @@ absl::StatusOr<bool> FakeImageExecutor::InUse(const std::vector<Digest>& chain_i
   return false;
 }
 
-absl::Status FakeImageExecutor::CollectGarbage(const std::vector<ImageContent>& keep) {
+absl::StatusOr<bool> FakeImageExecutor::CollectGarbage(
+    const std::function<std::vector<ImageContent>()>& keep_now) {
+  const std::vector<ImageContent> keep = keep_now();
   absl::MutexLock lock(&mu_);
   ++collections_;
   last_kept_configs_.clear();
@@ -91,7 +93,7 @@ absl::Status FakeImageExecutor::CollectGarbage(const std::vector<ImageContent>& 
       }
     }
   }
-  return absl::OkStatus();
+  return true;
 }
 
 absl::StatusOr<ImageFsUsage> FakeImageExecutor::Usage() const {

@@ -321,7 +321,8 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext* context,
     // Every name's stripe, in index order, from the reads to the write: a
     // PullImage of one of the names cannot slip a generation in between.
     std::set<size_t> stripes;
-    for (const ImageRefRecord* ref : NamesOf(image_id, store_->ListImageRefs())) {
+    const std::vector<ImageRefRecord> names_before = store_->ListImageRefs();
+    for (const ImageRefRecord* ref : NamesOf(image_id, names_before)) {
       stripes.insert(StripeOf(ref->reference));
     }
     std::vector<std::unique_ptr<absl::MutexLock>> locks;

@@ -235,10 +235,7 @@ absl::Status ImageReconciler::Pull(const ImageRefRecord& record) {
     if (!(shutting_down && !pulled.ok())) {
       recorded = RecordPull(record, reference.ok() ? *reference : ImageReference(), pulled);
     }
-    if (pulls_in_flight_ == 0 && collection_owed_) {
-      absl::Status collected = CollectGarbage();
-      if (recorded.ok()) recorded = collected;
-    }
+    if (pulls_in_flight_ == 0 && collection_owed_) CollectGarbage();
   }
   MeasureUsage();
   // A failed pull is recorded, not retried: only a failed record is.
@@ -320,7 +317,7 @@ absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
     }
     CONVERGE_RETURN_IF_ERROR(store_->DeleteImage(image_id));
     NamedLogger("images")->info("removed image={}", image_id);
-    CONVERGE_RETURN_IF_ERROR(CollectGarbage());
+    CollectGarbage();
   }
   CONVERGE_RETURN_IF_ERROR(store_->DeleteImageRef(current->reference));
   NamedLogger("images")->info("removed reference={} image={}", current->reference, image_id);
@@ -339,7 +336,8 @@ absl::Status ImageReconciler::DropIfUnnamed(const std::string& image_id) {
   if (in_use) return absl::OkStatus();
   CONVERGE_RETURN_IF_ERROR(store_->DeleteImage(image_id));
   NamedLogger("images")->info("removed image={}", image_id);
-  return CollectGarbage();
+  CollectGarbage();
+  return absl::OkStatus();
 }
 
 absl::Status ImageReconciler::Sweep() {
@@ -348,29 +346,32 @@ absl::Status ImageReconciler::Sweep() {
     for (const records::ImageRecord& image : store_->ListImages()) {
       CONVERGE_RETURN_IF_ERROR(DropIfUnnamed(image.id()));
     }
-    CONVERGE_RETURN_IF_ERROR(CollectGarbage());
+    CollectGarbage();
   }
   MeasureUsage();
   return absl::OkStatus();
 }
 
-absl::Status ImageReconciler::CollectGarbage() {
+void ImageReconciler::CollectGarbage() {
   if (pulls_in_flight_ > 0) {
     collection_owed_ = true;
-    return absl::OkStatus();
+    return;
   }
   // A record this binary cannot read may name content: keep everything.
   for (const std::string& key : store_->QuarantinedIds()) {
-    if (absl::StartsWith(key, "image/") || absl::StartsWith(key, "ref/")) {
-      return absl::OkStatus();
-    }
+    if (absl::StartsWith(key, "image/") || absl::StartsWith(key, "ref/")) return;
   }
-  CONVERGE_ASSIGN_OR_RETURN(
-      bool collected, options_.metrics->TimeExecutor("image", "collect_garbage", [&] {
+  absl::StatusOr<bool> collected =
+      options_.metrics->TimeExecutor("image", "collect_garbage", [&] {
         return images_->CollectGarbage([this] { return ContentToKeep(); });
-      }));
-  collection_owed_ = !collected;
-  return absl::OkStatus();
+      });
+  // What could not be deleted now is the next sweep's: a removal does not
+  // fail (and its name stay) because some file resisted deletion.
+  collection_owed_ = !collected.ok() || !*collected;
+  if (!collected.ok()) {
+    NamedLogger("images")->warn("image content collection failed, retried by the next sweep "
+                                "error={}", collected.status().ToString());
+  }
 }
 
 std::vector<ImageContent> ImageReconciler::ContentToKeep() const {

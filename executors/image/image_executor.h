@@ -95,7 +95,8 @@ class ImageExecutor {
   // overlay; `keep` is called once the collection holds the import lock, so
   // that it sees every image named so far. Returns false, having deleted
   // nothing, while `convergectl image import` holds that lock (its blobs are
-  // not named yet): the caller tries again later.
+  // not named yet): the caller tries again later. Never concurrent with Pull
+  // (it also deletes unpacks that did not finish).
   virtual absl::StatusOr<bool> CollectGarbage(
       const std::function<std::vector<ImageContent>()>& keep) = 0;
 

@@ -60,13 +60,22 @@ absl::StatusOr<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& 
   std::error_code error;
   fs::create_directories(root, error);
   if (error) return ErrnoError(error.value(), "create directory `", root, "`");
-  for (fs::directory_iterator it(root, error), end; !error && it != end; it.increment(error)) {
+  std::unique_ptr<LayerStore> store(new LayerStore(root));
+  CONVERGE_RETURN_IF_ERROR(store->RemoveLeftovers());
+  return store;
+}
+
+absl::Status LayerStore::RemoveLeftovers() {
+  std::vector<std::string> leftovers;
+  std::error_code error;
+  for (fs::directory_iterator it(root_, error), end; !error && it != end; it.increment(error)) {
     if (absl::StartsWith(it->path().filename().string(), kTmpPrefix)) {
-      CONVERGE_RETURN_IF_ERROR(RemoveTree(it->path().string()));
+      leftovers.push_back(it->path().string());
     }
   }
-  if (error) return ErrnoError(error.value(), "list `", root, "`");
-  return std::unique_ptr<LayerStore>(new LayerStore(root));
+  if (error) return ErrnoError(error.value(), "list `", root_, "`");
+  for (const std::string& path : leftovers) CONVERGE_RETURN_IF_ERROR(RemoveTree(path));
+  return absl::OkStatus();
 }
 
 std::string LayerStore::Dir(const Digest& chain_id) const {

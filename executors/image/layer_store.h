@@ -53,6 +53,9 @@ class LayerStore {
 
   // Removing an absent layer succeeds.
   absl::Status Remove(const Digest& chain_id);
+  // Deletes the `tmp-*` directories of unpacks and removals that did not
+  // finish (a crash, a failed delete). Only while no Ensure() runs.
+  absl::Status RemoveLeftovers();
   absl::StatusOr<std::vector<Digest>> List() const;
   // Sum of the recorded usage of every layer.
   absl::StatusOr<Usage> DiskUsage() const;

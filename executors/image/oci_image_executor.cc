@@ -198,6 +198,7 @@ absl::StatusOr<bool> OciImageExecutor::CollectGarbage(
     return ErrnoError(errno, "lock `", lock_path, "`");
   }
   const std::vector<ImageContent> keep = keep_now();
+  CONVERGE_RETURN_IF_ERROR(layers_->RemoveLeftovers());
   std::set<Digest> keep_blobs, keep_layers;
   for (const ImageContent& content : keep) {
     keep_blobs.insert(content.blobs.begin(), content.blobs.end());

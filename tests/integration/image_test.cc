@@ -308,7 +308,7 @@ TEST_F(ImageTest, RemoveWhileAContainerRootfsStacksTheImageIsRefused) {
   grpc::Status removed = images_->Remove(Ref("library/busybox:1.35"));
   EXPECT_TRUE(removed.ok()) << removed.error_message();
   EXPECT_THAT(images_->List(), IsEmpty());
-  EXPECT_THAT(Names(ImagesRoot() + "/layers"), IsEmpty());
+  EXPECT_THAT(Names(ImagesRoot() + "/layers"), IsEmpty()) << daemon_->log();
 }
 
 TEST_F(ImageTest, NotFoundAndBadReferences) {

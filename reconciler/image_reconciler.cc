@@ -123,30 +123,21 @@ absl::Status ImageReconciler::Start() {
   for (const ImageRefRecord& ref : store_->ListImageRefs()) {
     if (ComputeImageAction(ref) != ImageAction::kNone) queue_->Add(ref.reference);
   }
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Worker(); });
   // The first sweep runs now, beside the workers: a large collection must
   // not keep the CRI socket closed.
-  const absl::Time first = clock_->Now();
-  threads_.emplace_back([this, first] { SweepLoop(first); });
+  threads_.Start(options_.workers, [this] { Worker(); }, clock_->Now(), options_.sweep_period,
+                 [this] {
+                   absl::Status swept = Sweep();
+                   if (!swept.ok()) {
+                     NamedLogger("images")->warn("image sweep failed error={}", swept.ToString());
+                   }
+                 });
   return absl::OkStatus();
 }
 
-void ImageReconciler::Stop() {
-  {
-    absl::MutexLock lock(&stop_mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    stop_cv_.SignalAll();
-  }
-  queue_->ShutDown();
-  for (std::thread& thread : threads_) thread.join();
-  threads_.clear();
-}
+void ImageReconciler::Stop() { threads_.Stop(queue_.get()); }
 
-bool ImageReconciler::Stopping() const {
-  absl::MutexLock lock(&stop_mu_);
-  return stopping_;
-}
+bool ImageReconciler::Stopping() const { return threads_.Stopping(); }
 
 void ImageReconciler::Worker() {
   while (std::optional<std::string> reference = queue_->Get()) {
@@ -161,20 +152,6 @@ void ImageReconciler::Worker() {
                                   *reference, absl::FormatDuration(retry), status.ToString());
     }
     queue_->Done(*reference);
-  }
-}
-
-void ImageReconciler::SweepLoop(absl::Time next) {
-  absl::MutexLock lock(&stop_mu_);
-  while (!stopping_) {
-    if (!clock_->WaitUntil(&stop_mu_, &stop_cv_, next)) continue;
-    stop_mu_.Unlock();
-    absl::Status swept = Sweep();
-    if (!swept.ok()) {
-      NamedLogger("images")->warn("image sweep failed error={}", swept.ToString());
-    }
-    stop_mu_.Lock();
-    next = clock_->Now() + options_.sweep_period;
   }
 }
 

@@ -29,6 +29,7 @@
 #include "executors/image/image_executor.h"
 #include "reconciler/image_actions.h"
 #include "reconciler/image_usage.h"
+#include "reconciler/loop_threads.h"
 #include "reconciler/reconciler_metrics.h"
 #include "reconciler/workqueue.h"
 #include "store/pull_credentials.h"
@@ -82,7 +83,6 @@ class ImageReconciler final : public ImageUsageReporter {
                   ImageReconcilerOptions options, Clock* clock, std::unique_ptr<WorkQueue> queue);
 
   void Worker();
-  void SweepLoop(absl::Time first);
   bool Stopping() const;
   absl::Status Pull(const ImageRefRecord& record);
   absl::Status RecordPull(const ImageRefRecord& record, const ImageReference& reference,
@@ -123,10 +123,7 @@ class ImageReconciler final : public ImageUsageReporter {
       absl::UnavailableError("image store usage not measured yet");
 
   StateReader::ListenerId listener_;
-  std::vector<std::thread> threads_;
-  mutable absl::Mutex stop_mu_;
-  absl::CondVar stop_cv_;
-  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  LoopThreads threads_{clock_};
 };
 
 }  // namespace converge

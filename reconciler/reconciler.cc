@@ -126,34 +126,19 @@ absl::Status Reconciler::Start() {
   CONVERGE_RETURN_IF_ERROR(CollectOrphanPins());
   RefreshNetworkReadiness();
   EnqueueAll();
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Worker(); });
-  // The first deadline is fixed here, not when the thread gets to run: the
-  // schedule must not drift by however long the thread takes to start.
-  const absl::Time first_resync = clock_->Now() + options_.resync_period;
-  threads_.emplace_back([this, first_resync] { ResyncLoop(first_resync); });
+  threads_.Start(options_.workers, [this] { Worker(); }, clock_->Now() + options_.resync_period,
+                 options_.resync_period, [this] {
+                   RefreshNetworkReadiness();
+                   EnqueueAll();
+                 });
   NamedLogger("reconciler")->info("reconciler started workers={} resync={}", options_.workers,
                         absl::FormatDuration(options_.resync_period));
   return absl::OkStatus();
 }
 
-void Reconciler::Stop() {
-  {
-    absl::MutexLock lock(&stop_mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    stop_cv_.SignalAll();
-  }
-  // Workers finish the pass they are in and take no more: every pass is safe
-  // to interrupt between steps, and the next start picks up the rest.
-  queue_->ShutDown();
-  for (std::thread& thread : threads_) thread.join();
-  threads_.clear();
-}
-
-bool Reconciler::Stopping() {
-  absl::MutexLock lock(&stop_mu_);
-  return stopping_;
-}
+// Every pass is safe to interrupt between steps: the next start picks up the
+// rest.
+void Reconciler::Stop() { threads_.Stop(queue_.get()); }
 
 void Reconciler::Worker() {
   while (std::optional<std::string> id = queue_->Get()) {
@@ -174,19 +159,7 @@ void Reconciler::Worker() {
                             absl::FormatDuration(retry), status.ToString());
     }
     queue_->Done(*id);
-    if (Stopping()) return;
-  }
-}
-
-void Reconciler::ResyncLoop(absl::Time next) {
-  absl::MutexLock lock(&stop_mu_);
-  while (!stopping_) {
-    if (!clock_->WaitUntil(&stop_mu_, &stop_cv_, next)) continue;
-    stop_mu_.Unlock();
-    RefreshNetworkReadiness();
-    EnqueueAll();
-    stop_mu_.Lock();
-    next = clock_->Now() + options_.resync_period;
+    if (threads_.Stopping()) return;
   }
 }
 

@@ -31,6 +31,7 @@
 #include "executors/namespace/namespace.h"
 #include "executors/network/network.h"
 #include "reconciler/health.h"
+#include "reconciler/loop_threads.h"
 #include "metrics/metrics.h"
 #include "reconciler/pod_actions.h"
 #include "reconciler/reconciler_metrics.h"
@@ -114,8 +115,6 @@ class Reconciler final : public HealthReporter {
   absl::Status RefreshStateMetrics();
 
   void Worker();
-  bool Stopping();
-  void ResyncLoop(absl::Time first);
   void EnqueueAll();
   void RefreshNetworkReadiness();
   absl::Status CollectOrphanPins();
@@ -148,10 +147,7 @@ class Reconciler final : public HealthReporter {
   metrics::Registry::ScrapeHookId state_hook_ = 0;
 
   StateReader::ListenerId listener_;
-  std::vector<std::thread> threads_;
-  absl::Mutex stop_mu_;
-  absl::CondVar stop_cv_;
-  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  LoopThreads threads_{clock_};
 
   mutable absl::Mutex health_mu_;
   absl::Status network_readiness_ ABSL_GUARDED_BY(health_mu_) =

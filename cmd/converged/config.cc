@@ -24,6 +24,7 @@ config::DaemonConfig DefaultDaemonConfig() {
   config.set_cni_conf_dir("/etc/cni/net.d");
   config.set_cni_bin_dirs("/usr/lib/cni:/opt/cni/bin");
   config.set_cni_plugin_timeout("60s");
+  config.set_registry_certs_dir("/etc/converge/certs.d");
   return config;
 }
 
@@ -62,6 +63,7 @@ absl::StatusOr<registry::RegistryHosts> RegistryHostsOf(const config::DaemonConf
         absl::StrCat("insecure_registries: ", insecure.status().message()));
   }
   hosts.insecure = *std::move(insecure);
+  hosts.certs_dir = config.registry_certs_dir();
   return hosts;
 }
 
@@ -120,6 +122,8 @@ absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
   for (const std::string& dir : CniBinDirs(config)) {
     CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("cni_bin_dirs", dir));
   }
+  CONVERGE_RETURN_IF_ERROR(
+      ValidateCleanAbsolutePath("registry_certs_dir", config.registry_certs_dir()));
   CONVERGE_RETURN_IF_ERROR(RegistryHostsOf(config).status());
   return config;
 }

@@ -35,6 +35,8 @@ ABSL_FLAG(std::string, registry_mirrors, "",
           "HOST=ENDPOINT[,...]: pull images of HOST from ENDPOINT first, keeping their names");
 ABSL_FLAG(std::string, insecure_registries, "",
           "HOST[:PORT][,...]: registries that may be reached over plain HTTP");
+ABSL_FLAG(std::string, registry_certs_dir, "/etc/converge/certs.d",
+          "DIR/HOST[:PORT]/ca.crt is trusted beside the system CAs for that registry");
 ABSL_FLAG(std::vector<std::string>, crash_at, {},
           "Testing only: crash points at which the daemon kills itself with SIGKILL");
 
@@ -57,6 +59,7 @@ std::map<std::string, std::string> ExplicitFlags(int argc, char** argv) {
       {"cni_plugin_timeout", absl::GetFlag(FLAGS_cni_plugin_timeout)},
       {"registry_mirrors", absl::GetFlag(FLAGS_registry_mirrors)},
       {"insecure_registries", absl::GetFlag(FLAGS_insecure_registries)},
+      {"registry_certs_dir", absl::GetFlag(FLAGS_registry_certs_dir)},
   };
   std::map<std::string, std::string> explicit_flags;
   for (int i = 1; i < argc; ++i) {

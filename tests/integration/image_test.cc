@@ -346,6 +346,29 @@ TEST_F(ImageTest, BasicAuth) {
   EXPECT_EQ(*Shell(grep), "");
 }
 
+TEST_F(ImageTest, HttpsRegistryWithAPrivateCa) {
+  LocalRegistryOptions options;
+  options.tls = true;
+  auto registry = LocalRegistry::Start(options);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  ASSERT_TRUE((*registry)->PushTestImages().ok());
+  // No insecure registries: HTTPS only, verified.
+  const std::string certs = env_.base_dir() + "/certs.d";
+  daemon_ = &env_.StartDaemon({"--registry_certs_dir=" + certs});
+  images_ = std::make_unique<Images>(*daemon_);
+  const std::string ref = (*registry)->host_port() + "/library/busybox:latest";
+  grpc::Status untrusted = images_->Pull(ref);
+  EXPECT_EQ(untrusted.error_code(), grpc::StatusCode::UNAVAILABLE) << untrusted.error_message();
+  EXPECT_THAT(untrusted.error_message(), ::testing::HasSubstr("certificate"));
+  EXPECT_THAT(untrusted.error_message(), ::testing::Not(::testing::HasSubstr("http://")));
+
+  // The registry's CA under certs.d/<host:port>/ca.crt; no restart needed.
+  fs::create_directories(certs + "/" + (*registry)->host_port());
+  fs::copy_file((*registry)->ca_cert_path(), certs + "/" + (*registry)->host_port() + "/ca.crt");
+  grpc::Status trusted = images_->Pull(ref);
+  EXPECT_TRUE(trusted.ok()) << trusted.error_message();
+}
+
 TEST_F(ImageTest, BearerTokenRealm) {
   auto front = RegistryFront::Start(*shared_);
   ASSERT_TRUE(front.ok()) << front.status();

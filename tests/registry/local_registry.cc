@@ -244,6 +244,11 @@ http:
   secret: %s
 )",
                                        dir_, host_port_, RandomHex(16));
+  if (options_.tls) {
+    CONVERGE_RETURN_IF_ERROR(MakeCertificates());
+    absl::StrAppend(&config, "  tls:\n    certificate: ", dir_, "/server.crt\n    key: ", dir_,
+                    "/server.key\n");
+  }
   if (!options_.user.empty()) {
     CONVERGE_RETURN_IF_ERROR(RunCommand({"/usr/bin/htpasswd", "-cBb", dir_ + "/htpasswd",
                                          options_.user, options_.password})
@@ -287,8 +292,31 @@ http:
   return absl::OkStatus();
 }
 
+absl::Status LocalRegistry::MakeCertificates() const {
+  const std::string ca = dir_ + "/ca", server = dir_ + "/server";
+  CONVERGE_RETURN_IF_ERROR(RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
+                                       "-nodes", "-days", "2", "-subj", "/CN=converge test CA",
+                                       "-keyout", ca + ".key", "-out", ca + ".crt"})
+                               .status());
+  CONVERGE_RETURN_IF_ERROR(RunCommand({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes",
+                                       "-subj", "/CN=127.0.0.1", "-keyout", server + ".key",
+                                       "-out", server + ".csr"})
+                               .status());
+  CONVERGE_RETURN_IF_ERROR(WriteFile(dir_ + "/san.ext", "subjectAltName=IP:127.0.0.1\n"));
+  return RunCommand({"/usr/bin/openssl", "x509", "-req", "-days", "2", "-in", server + ".csr",
+                     "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial", "-extfile",
+                     dir_ + "/san.ext", "-out", server + ".crt"})
+      .status();
+}
+
+httplib::Client LocalRegistry::Client() const {
+  httplib::Client client(absl::StrCat(options_.tls ? "https://" : "http://", host_port_));
+  if (options_.tls) client.set_ca_cert_path(ca_cert_path());
+  return client;
+}
+
 absl::Status LocalRegistry::WaitReady() {
-  httplib::Client client("127.0.0.1", port_);
+  httplib::Client client = Client();
   client.set_connection_timeout(1, 0);
   // The log line tells our registry from another server that took the port.
   std::string listening = absl::StrCat("listening on ", host_port_);
@@ -404,7 +432,7 @@ absl::Status LocalRegistry::CorruptBlob(absl::string_view digest) const {
 
 absl::StatusOr<std::string> LocalRegistry::ManifestDigest(absl::string_view repo,
                                                           absl::string_view reference) const {
-  httplib::Client client("127.0.0.1", port_);
+  httplib::Client client = Client();
   if (!options_.user.empty()) client.set_basic_auth(options_.user, options_.password);
   std::string path = absl::StrCat("/v2/", repo, "/manifests/", reference);
   httplib::Result result = client.Head(path, {{"Accept", kManifestAccept}});

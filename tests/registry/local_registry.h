@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "httplib.h"
 
 namespace converge::testing {
 
@@ -44,6 +45,9 @@ struct LocalRegistryOptions {
   // credentials (an htpasswd file with a bcrypt hash).
   std::string user;
   std::string password;
+  // Serve HTTPS with a certificate for 127.0.0.1 signed by a CA made for
+  // this registry (ca_cert_path()), as a private registry does.
+  bool tls = false;
 };
 
 class LocalRegistry {
@@ -71,6 +75,8 @@ class LocalRegistry {
   // The filesystem driver's root: blobs live under
   // docker/registry/v2/blobs/sha256/<first 2 hex>/<hex>/data.
   std::string storage_dir() const { return dir_ + "/storage"; }
+  // The CA that signed the registry's certificate (tls only).
+  std::string ca_cert_path() const { return dir_ + "/ca.crt"; }
   // The registry's pid; -1 once stopped.
   pid_t pid() const { return pid_; }
   // The last `bytes` of the registry's log.
@@ -100,6 +106,8 @@ class LocalRegistry {
   // One attempt on one free port; `*port_taken` tells the caller to retry.
   absl::Status Launch(bool* port_taken);
   absl::Status WaitReady();
+  absl::Status MakeCertificates() const;
+  httplib::Client Client() const;
   // SIGTERM, SIGKILL after 5s, reap.
   void KillProcess();
 

@@ -1,11 +1,17 @@
 #include "executors/image/registry/hosts.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/errors.h"
 #include "executors/image/reference.h"
 
 namespace converge::registry {
@@ -82,6 +88,30 @@ std::vector<std::string> EndpointsFor(const RegistryHosts& hosts, absl::string_v
                                                  : absl::StrCat("https://", domain));
   if (IsInsecure(hosts, domain)) endpoints.push_back(absl::StrCat("http://", domain));
   return endpoints;
+}
+
+absl::StatusOr<std::string> ExtraCaFor(const RegistryHosts& hosts, absl::string_view endpoint) {
+  if (hosts.certs_dir.empty()) return std::string();
+  absl::string_view authority = endpoint;
+  if (!absl::ConsumePrefix(&authority, "https://")) return std::string();  // no TLS, no CA
+  authority = authority.substr(0, authority.find('/'));
+  // Endpoints come from validated reference domains or from the daemon's
+  // own configuration; a host never names a path outside certs_dir.
+  if (!IsValidRegistryHost(authority)) return std::string();
+  const std::string path = absl::StrCat(hosts.certs_dir, "/", authority, "/ca.crt");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::string();
+    return ErrnoError(errno, "open `", path, "`");
+  }
+  std::string pem;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) pem.append(buffer, static_cast<size_t>(n));
+  const int read_errno = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoError(read_errno, "read `", path, "`");
+  return pem;
 }
 
 }  // namespace converge::registry

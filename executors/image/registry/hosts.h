@@ -27,7 +27,15 @@ struct RegistryHosts {
   // "host:port" (that port only) or "host" (any port) that may be reached
   // over plain HTTP when HTTPS fails, as docker's --insecure-registry.
   std::set<std::string> insecure;
+  // `<certs_dir>/<host[:port]>/ca.crt`, when present, is trusted beside the
+  // system's CAs for that endpoint (a private registry's own CA), as in
+  // containerd's certs.d. Empty: none.
+  std::string certs_dir;
 };
+
+// The extra CA certificates (PEM) for an endpoint URL under
+// `hosts.certs_dir`, or "" when it has none.
+absl::StatusOr<std::string> ExtraCaFor(const RegistryHosts& hosts, absl::string_view endpoint);
 
 // "HOST=ENDPOINT[,HOST=ENDPOINT...]"; ENDPOINT is http(s)://authority[/path]
 // and loses any trailing slash. INVALID_ARGUMENT naming the bad item. Empty

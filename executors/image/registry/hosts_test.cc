@@ -1,5 +1,8 @@
 #include "executors/image/registry/hosts.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/testing/status_testing.h"
 #include "gtest/gtest.h"
@@ -71,6 +74,19 @@ TEST(HostsTest, EndpointsTryMirrorThenOriginOverHttpsUnlessInsecure) {
   for (const Case& c : cases) {
     EXPECT_EQ(EndpointsFor(hosts, c.domain), c.want) << c.domain;
   }
+}
+
+TEST(ExtraCaFor, ReadsTheEndpointsCaFromCertsDir) {
+  TempTestDir dir;
+  std::filesystem::create_directories(dir.Sub("certs.d/reg.local:8443"));
+  std::ofstream(dir.Sub("certs.d/reg.local:8443/ca.crt")) << "PEM";
+  RegistryHosts hosts;
+  EXPECT_EQ(*ExtraCaFor(hosts, "https://reg.local:8443"), "");  // no certs dir
+  hosts.certs_dir = dir.Sub("certs.d");
+  EXPECT_EQ(*ExtraCaFor(hosts, "https://reg.local:8443"), "PEM");
+  EXPECT_EQ(*ExtraCaFor(hosts, "https://reg.local:8443/prefix"), "PEM");
+  EXPECT_EQ(*ExtraCaFor(hosts, "https://reg.local"), "");    // another authority
+  EXPECT_EQ(*ExtraCaFor(hosts, "http://reg.local:8443"), "");  // no TLS
 }
 
 }  // namespace

@@ -35,9 +35,10 @@ absl::StatusOr<Resolution> HttpRegistry::Resolve(const ImageReference& ref,
 absl::StatusOr<Resolution> HttpRegistry::ResolveAt(const std::string& endpoint,
                                                    const ImageReference& ref,
                                                    const Credentials& credentials) const {
-  CONVERGE_ASSIGN_OR_RETURN(
-      std::unique_ptr<HttpSession> session,
-      HttpSession::Create(endpoint, ref.Repository(), ref.path, credentials, options_));
+  CONVERGE_ASSIGN_OR_RETURN(std::string extra_ca, ExtraCaFor(hosts_, endpoint));
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<HttpSession> session,
+                            HttpSession::Create(endpoint, ref.Repository(), ref.path, credentials,
+                                                options_, extra_ca));
   // The digest governs when there is one, even if a tag is given too.
   const std::string tag_or_digest = ref.digest.empty() ? ref.tag : ref.digest.str();
   CONVERGE_ASSIGN_OR_RETURN(HttpResponse response,

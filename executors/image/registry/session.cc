@@ -40,8 +40,10 @@ absl::StatusOr<std::unique_ptr<HttpSession>> HttpSession::Create(std::string end
                                                                  std::string repository,
                                                                  std::string path,
                                                                  Credentials credentials,
-                                                                 const ClientOptions& options) {
-  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Transport> transport, Transport::Create(options));
+                                                                 const ClientOptions& options,
+                                                                 const std::string& extra_ca_pem) {
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Transport> transport,
+                            Transport::Create(options, extra_ca_pem));
   return std::unique_ptr<HttpSession>(new HttpSession(std::move(endpoint), std::move(repository),
                                                       std::move(path), std::move(credentials),
                                                       options, std::move(transport)));

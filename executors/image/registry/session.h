@@ -26,7 +26,8 @@ class HttpSession final : public RegistrySession {
                                                              std::string repository,
                                                              std::string path,
                                                              Credentials credentials,
-                                                             const ClientOptions& options);
+                                                             const ClientOptions& options,
+                                                             const std::string& extra_ca_pem);
 
   const std::string& endpoint() const override { return endpoint_; }
   absl::StatusOr<std::string> FetchManifest(const oci::Descriptor& descriptor) override;

@@ -2,6 +2,9 @@
 
 #include <curl/curl.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <algorithm>
 #include <utility>
 
@@ -16,6 +19,8 @@
 
 namespace converge::registry {
 namespace {
+
+constexpr char kSystemCaBundle[] = "/etc/ssl/certs/ca-certificates.crt";
 
 constexpr size_t kMaxErrorBody = 64 << 10;
 constexpr size_t kMaxErrorSnippet = 200;
@@ -140,7 +145,8 @@ std::string RedactUrl(absl::string_view url) {
   return std::string(url.substr(0, url.find_first_of("?#")));
 }
 
-absl::StatusOr<std::unique_ptr<Transport>> Transport::Create(const ClientOptions& options) {
+absl::StatusOr<std::unique_ptr<Transport>> Transport::Create(const ClientOptions& options,
+                                                             const std::string& extra_ca_pem) {
   // curl_global_init is not thread-safe; a function-local static runs it once.
   static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (global_init != CURLE_OK) {
@@ -148,11 +154,20 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Create(const ClientOptions
   }
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
-  return std::unique_ptr<Transport>(new Transport(curl, options));
+  std::string ca_bundle;
+  if (!extra_ca_pem.empty()) {
+    // curl takes one CA source: the system's bundle (Debian's ca-certificates)
+    // and the extra CA together.
+    std::ifstream system_bundle(kSystemCaBundle);
+    std::stringstream text;
+    text << system_bundle.rdbuf();
+    ca_bundle = absl::StrCat(text.str(), "\n", extra_ca_pem);
+  }
+  return std::unique_ptr<Transport>(new Transport(curl, options, std::move(ca_bundle)));
 }
 
-Transport::Transport(void* curl, ClientOptions options)
-    : curl_(curl), options_(std::move(options)) {}
+Transport::Transport(void* curl, ClientOptions options, std::string ca_bundle)
+    : curl_(curl), options_(std::move(options)), ca_bundle_(std::move(ca_bundle)) {}
 
 Transport::~Transport() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
@@ -169,6 +184,8 @@ HttpResult Transport::Perform(const HttpRequest& request, const BodySink& sink) 
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(header_list,
                                                                       curl_slist_free_all);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_blob ca_blob{ca_bundle_.data(), ca_bundle_.size(), CURL_BLOB_NOCOPY};
+  if (!ca_bundle_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca_blob);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   // Never downgrade: an https request's redirects stay on https.
   curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR,

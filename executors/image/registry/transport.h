@@ -64,7 +64,10 @@ struct HttpResult {
 
 class Transport {
  public:
-  static absl::StatusOr<std::unique_ptr<Transport>> Create(const ClientOptions& options);
+  // `extra_ca_pem`: certificates trusted beside the system's CA bundle for
+  // this endpoint (a private registry's CA); empty for none.
+  static absl::StatusOr<std::unique_ptr<Transport>> Create(const ClientOptions& options,
+                                                           const std::string& extra_ca_pem = "");
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -72,10 +75,12 @@ class Transport {
   HttpResult Perform(const HttpRequest& request, const BodySink& sink = nullptr);
 
  private:
-  Transport(void* curl, ClientOptions options);
+  Transport(void* curl, ClientOptions options, std::string ca_bundle);
 
   void* curl_;  // CURL*, kept out of this header
   const ClientOptions options_;
+  // The system bundle plus the extra CA, when there is one.
+  std::string ca_bundle_;
 };
 
 // `url` without its query string, which may carry signatures (pre-signed

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include <future>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -138,6 +139,13 @@ absl::StatusOr<PulledImage> OciImageExecutor::Pull(const PullRequest& request) {
         " diff ids for a manifest of ", manifest.layers.size(), " layers"));
   }
 
+  // Each layer unpacks into its own directory, so layer i unpacks on another
+  // thread while layer i+1 downloads; at most one unpack runs beside the
+  // download.
+  std::future<absl::Status> unpacking;
+  auto finish_unpacking = [&unpacking]() -> absl::Status {
+    return unpacking.valid() ? unpacking.get() : absl::OkStatus();
+  };
   Digest parent;
   for (size_t i = 0; i < manifest.layers.size(); ++i) {
     PulledLayer layer{manifest.layers[i], image.config.diff_ids[i],
@@ -148,12 +156,15 @@ absl::StatusOr<PulledImage> OciImageExecutor::Pull(const PullRequest& request) {
     }
     if (!layers_->Has(layer.chain_id)) {
       CONVERGE_RETURN_IF_ERROR(EnsureBlob(layer.blob, source, /*is_manifest=*/false));
-      CONVERGE_RETURN_IF_ERROR(
-          Annotate(EnsureLayer(layer), "layer ", i, " (", layer.blob.digest.str(), ")"));
+      CONVERGE_RETURN_IF_ERROR(finish_unpacking());
+      unpacking = std::async(std::launch::async, [this, layer, i] {
+        return Annotate(EnsureLayer(layer), "layer ", i, " (", layer.blob.digest.str(), ")");
+      });
     }
     image.size += layer.blob.size;
     image.layers.push_back(std::move(layer));
   }
+  CONVERGE_RETURN_IF_ERROR(finish_unpacking());
   image.downloaded_bytes = source.downloaded;
   return image;
 }

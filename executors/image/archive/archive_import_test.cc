@@ -47,7 +47,9 @@ std::string Tar(const std::vector<Member>& members, bool gzip = false) {
   std::unique_ptr<archive, int (*)(archive*)> writer(archive_write_new(), archive_write_free);
   archive* w = writer.get();
   EXPECT_EQ(archive_write_set_format_pax_restricted(w), ARCHIVE_OK);
-  if (gzip) EXPECT_EQ(archive_write_add_filter_gzip(w), ARCHIVE_OK);
+  if (gzip) {
+    EXPECT_EQ(archive_write_add_filter_gzip(w), ARCHIVE_OK);
+  }
   EXPECT_EQ(archive_write_open(w, &out, nullptr, Append, nullptr), ARCHIVE_OK);
   for (const Member& member : members) {
     std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo behind ./install.sh: runs converged with its built-in defaults,
-# makes a pod sandbox through the CRI socket, shows it, prints the dump, then
-# stops and removes it. A daemon already serving the default socket is used
+# imports a busybox image built from Debian's busybox-static (as on an
+# air-gapped node: no registry), makes a pod sandbox through the CRI socket,
+# shows both, prints the dump, then removes them. A daemon already serving the default socket is used
 # as it is and left running; otherwise the one started here is stopped again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +28,20 @@ stop_daemon() {
     kill -TERM "$started" && wait "$started" || true
   fi
 }
-trap stop_daemon EXIT
+images=$(mktemp -d)
+cleanup() {
+  rm -rf "$images"
+  stop_daemon
+}
+trap cleanup EXIT
 
 echo "== convergectl version"
 "$convergectl" version
+echo "== convergectl image import (an OCI layout of busybox-static, built by testdata/images)"
+bash testdata/images/build-images.sh "$images" >/dev/null
+tar -C "$images/busybox" -cf "$images/busybox.tar" .
+"$convergectl" --image_name=converge.local/demo/busybox image import "$images/busybox.tar"
+"$convergectl" images
 echo "== convergectl runp testdata/pods/sandbox.json"
 id=$("$convergectl" runp testdata/pods/sandbox.json)
 echo "$id"
@@ -40,9 +51,10 @@ echo "== pod IP"
 "$convergectl" inspectp "$id" | grep -A1 '"network"' || true
 echo "== convergectl dump"
 "$convergectl" dump
-echo "== convergectl stopp / rmp"
+echo "== convergectl stopp / rmp / rmi"
 "$convergectl" stopp "$id"
 "$convergectl" rmp "$id"
+"$convergectl" rmi converge.local/demo/busybox:latest
 echo "== convergectl dump (after removal)"
 "$convergectl" dump
 

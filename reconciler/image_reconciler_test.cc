@@ -1,8 +1,11 @@
 #include "reconciler/image_reconciler.h"
 
+#include <thread>
+
 #include "common/testing/fake_clock.h"
 #include "common/testing/status_testing.h"
 #include "executors/image/testing/fake_image_executor.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "metrics/metrics.h"
 
@@ -165,6 +168,34 @@ TEST_F(ImageReconcilerTest, StartDropsUnnamedImagesAndResumesPulls) {
   EXPECT_FALSE(store_->GetImage(orphan.id.str()).has_value());
   EXPECT_TRUE(reconciler_->ImageStoreUsageNow().ok());
   reconciler_->Stop();
+}
+
+TEST_F(ImageReconcilerTest, CollectionWaitsForPullsInFlight) {
+  const PulledImage old_image = FakeImageExecutor::MakeImage("old");
+  executor_.SetImage(kBusybox, old_image);
+  Want(kBusybox, true);
+  ASSERT_OK(reconciler_->ReconcileImage(kBusybox));
+  const int collections = executor_.collections();
+
+  // A pull of another image is in flight (it may have found layers present
+  // that no record names yet) while the first image is removed.
+  absl::Notification gate;
+  executor_.SetPullGate(&gate);
+  executor_.SetImage(kPinned, FakeImageExecutor::MakeImage("new"));
+  Want(kPinned, true);
+  std::thread pull([&] { EXPECT_OK(reconciler_->ReconcileImage(kPinned)); });
+  while (executor_.pulls_waiting() == 0) absl::SleepFor(absl::Milliseconds(1));
+  Want(kBusybox, false);
+  ASSERT_OK(reconciler_->ReconcileImage(kBusybox));
+  EXPECT_FALSE(store_->GetImage(old_image.id.str()).has_value());
+  EXPECT_EQ(executor_.collections(), collections);  // owed, not run
+
+  // The pull ends, records its image, and the owed collection runs keeping it.
+  gate.Notify();
+  pull.join();
+  EXPECT_EQ(executor_.collections(), collections + 1);
+  EXPECT_EQ(executor_.last_kept_configs(),
+            std::set<Digest>{FakeImageExecutor::MakeImage("new").config_digest});
 }
 
 }  // namespace

@@ -56,7 +56,28 @@ int FakeImageExecutor::collections() const {
   return collections_;
 }
 
+void FakeImageExecutor::SetPullGate(absl::Notification* gate) {
+  absl::MutexLock lock(&mu_);
+  gate_ = gate;
+}
+
+int FakeImageExecutor::pulls_waiting() const {
+  absl::MutexLock lock(&mu_);
+  return pulls_waiting_;
+}
+
 absl::StatusOr<PulledImage> FakeImageExecutor::Pull(const PullRequest& request) {
+  absl::Notification* gate;
+  {
+    absl::MutexLock lock(&mu_);
+    gate = gate_;
+    if (gate != nullptr) ++pulls_waiting_;
+  }
+  if (gate != nullptr) {
+    gate->WaitForNotification();
+    absl::MutexLock lock(&mu_);
+    --pulls_waiting_;
+  }
   absl::MutexLock lock(&mu_);
   const std::string reference = request.reference.String();
   ++pulls_[reference];

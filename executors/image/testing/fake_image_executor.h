@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "executors/image/image_executor.h"
 
 namespace converge {
@@ -23,6 +24,9 @@ class FakeImageExecutor : public ImageExecutor {
   void SetImage(const std::string& reference, const PulledImage& image);
   void SetError(const std::string& reference, absl::Status error);
   void SetInUse(const Digest& chain_id, bool in_use);
+  // Pulls started from now on wait until `gate` is notified (null: no wait).
+  void SetPullGate(absl::Notification* gate);
+  int pulls_waiting() const;
 
   int pulls(const std::string& reference) const;
   // The images kept by the last CollectGarbage call, by config digest.
@@ -41,6 +45,8 @@ class FakeImageExecutor : public ImageExecutor {
   std::map<std::string, absl::StatusOr<PulledImage>> images_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> pulls_ ABSL_GUARDED_BY(mu_);
   std::set<Digest> in_use_ ABSL_GUARDED_BY(mu_);
+  absl::Notification* gate_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int pulls_waiting_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<Digest> last_kept_configs_ ABSL_GUARDED_BY(mu_);
   int collections_ ABSL_GUARDED_BY(mu_) = 0;
 };

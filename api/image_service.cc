@@ -47,6 +47,27 @@ std::vector<const ImageRefRecord*> NamesOf(const std::string& image_id,
   return out;
 }
 
+int64_t DesiredGeneration(const std::optional<ImageRefRecord>& record) {
+  return record && record->desired ? record->desired->generation() : 0;
+}
+
+int64_t AttemptedGeneration(const std::optional<ImageRefRecord>& record) {
+  return record && record->actual ? record->actual->attempted_generation() : 0;
+}
+
+// The desired record that follows `current` (nullopt: the first one): its
+// generation is above both what was asked and what was attempted.
+records::ImageDesired NextDesired(const std::string& reference,
+                                  const std::optional<ImageRefRecord>& current, bool present) {
+  records::ImageDesired desired;
+  desired.set_schema_version(kSchemaVersion);
+  desired.set_reference(reference);
+  desired.set_present(present);
+  desired.set_generation(std::max(DesiredGeneration(current), AttemptedGeneration(current)) + 1);
+  desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+  return desired;
+}
+
 grpc::Status InvalidArgument(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
@@ -246,25 +267,19 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext* context,
     {
       absl::MutexLock lock(&LockFor(key));
       std::optional<ImageRefRecord> current = store_->GetImageRef(key);
-      const int64_t desired = current && current->desired ? current->desired->generation() : 0;
-      const int64_t attempted = current && current->actual ? current->actual->attempted_generation() : 0;
+      const int64_t desired = DesiredGeneration(current);
       // A pull in flight serves this call too, unless it uses other
       // credentials: then this one waits its turn, so that one caller's
       // secret never decides another caller's pull.
       std::optional<runtime::v1::AuthConfig> in_flight = credentials_->Get(key, desired);
-      if (desired > attempted && in_flight &&
+      if (desired > AttemptedGeneration(current) && in_flight &&
           in_flight->SerializeAsString() != request->auth().SerializeAsString()) {
         pending = desired;
       } else {
-        generation = std::max(desired, attempted) + 1;
-        credentials_->Put(key, generation, request->auth());
-        records::ImageDesired record;
-        record.set_schema_version(kSchemaVersion);
-        record.set_reference(key);
-        record.set_present(true);
+        records::ImageDesired record = NextDesired(key, current, /*present=*/true);
         record.set_digest(pinned.str());
-        record.set_generation(generation);
-        record.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+        generation = record.generation();
+        credentials_->Put(key, generation, request->auth());
         absl::Status written = store_->PutImageDesired({record});
         if (!written.ok()) return ToGrpcStatus(written);
       }
@@ -332,16 +347,9 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext* context,
       // A name whose stripe we do not hold arrived after we looked; it is
       // the next RemoveImage's to remove.
       if (stripes.count(StripeOf(ref->reference)) == 0) continue;
-      int64_t generation = ref->actual->attempted_generation() + 1;
-      if (ref->desired) generation = std::max(generation, ref->desired->generation() + 1);
-      records::ImageDesired desired;
-      desired.set_schema_version(kSchemaVersion);
-      desired.set_reference(ref->reference);
-      desired.set_present(false);
-      desired.set_generation(generation);
-      desired.set_updated_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
+      records::ImageDesired desired = NextDesired(ref->reference, *ref, /*present=*/false);
+      removals.emplace_back(ref->reference, desired.generation());
       writes.push_back(std::move(desired));
-      removals.emplace_back(ref->reference, generation);
     }
     // All names go in one batch: the image is removed as a whole, as in
     // containerd, never left with some of its tags.

@@ -26,15 +26,11 @@
 // are pulls. Both sides read from the same warm registry over loopback; the
 // page cache is not dropped, but a sync(2) runs (untimed) after each
 // iteration's cleanup so no writeback is left over for the next one.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
+
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -48,7 +44,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api/cri/api.grpc.pb.h"
@@ -57,8 +52,6 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/harness.h"
 #include "tests/registry/local_registry.h"
-
-extern char** environ;
 
 namespace converge::testing {
 namespace {
@@ -74,35 +67,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-// Runs argv (no shell) with stdin from /dev/null and stdout + stderr appended
-// to `log`; an error carries the command, its exit status and the log's tail.
-absl::Status Run(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid;
-  int error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  const std::string command = absl::StrJoin(argv, " ");
-  if (error != 0) {
-    return absl::InternalError(absl::StrCat("spawn `", command, "`: ", strerror(error)));
-  }
-  int status;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return absl::InternalError(absl::StrCat("waitpid: ", strerror(errno)));
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
-  std::string tail = ReadFile(log).value_or("");
-  if (tail.size() > 2000) tail = tail.substr(tail.size() - 2000);
-  return absl::InternalError(
-      absl::StrCat("`", command, "` ended with wait status ", status, "; log ", log, ":\n", tail));
 }
 
 // The layer blobs (in manifest order) of the image tagged `tag` in the OCI
@@ -181,13 +145,13 @@ class World {
     const std::string layouts = work_ + "/layouts";
     absl::Time start = absl::Now();
     absl::Status built =
-        Run({"/bin/bash", scripts + "/build-images.sh", "--big", absl::StrCat(big_mb), layouts},
-            work_ + "/build.log");
+        RunCommand({"/bin/bash", scripts + "/build-images.sh", "--big", absl::StrCat(big_mb), layouts})
+            .status();
     if (!built.ok()) return built;
     absl::Time built_at = absl::Now();
     absl::Status pushed =
-        Run({"/bin/bash", scripts + "/push-images.sh", registry_->host_port(), layouts},
-            work_ + "/push.log");
+        RunCommand({"/bin/bash", scripts + "/push-images.sh", registry_->host_port(), layouts})
+            .status();
     if (!pushed.ok()) return pushed;
     fprintf(stderr, "built test/big (%d MiB) in %.1fs, pushed in %.1fs\n", big_mb,
             absl::ToDoubleSeconds(built_at - start), absl::ToDoubleSeconds(absl::Now() - built_at));
@@ -247,10 +211,11 @@ class World {
     fs::remove_all(dir, ignored);
     const std::string config = work_ + "/skopeo";
     absl::Status copied =
-        Run({"skopeo", "--policy", config + "/policy.json", "--registries.d",
-             config + "/registries.d", "--tmpdir", config + "/tmp", "copy", "--quiet",
-             "--src-tls-verify=false", "docker://" + Reference(image), "oci:" + dir + ":latest"},
-            work_ + "/skopeo.log");
+        RunCommand({"/usr/bin/skopeo", "--policy", config + "/policy.json", "--registries.d",
+                    config + "/registries.d", "--tmpdir", config + "/tmp", "copy", "--quiet",
+                    "--src-tls-verify=false", "docker://" + Reference(image),
+                    "oci:" + dir + ":latest"})
+            .status();
     if (!copied.ok()) return copied;
     return ReadLayoutLayers(dir);
   }
@@ -306,7 +271,6 @@ void BM_SkopeoCopyAndTarExtract(benchmark::State& state, const char* name) {
   const Image& image = world->image(name);
   const std::string layout = world->work() + "/oci";
   const std::string rootfs = world->work() + "/rootfs";
-  const std::string log = world->work() + "/tar.log";
   double copy_seconds = 0, extract_seconds = 0;
   for (auto _ : state) {
     std::error_code ignored;
@@ -323,7 +287,7 @@ void BM_SkopeoCopyAndTarExtract(benchmark::State& state, const char* name) {
     }
     absl::Status extracted = absl::OkStatus();
     for (const std::string& blob : layers->blobs) {
-      extracted = Run({"tar", "-xzf", blob, "-C", rootfs}, log);
+      extracted = RunCommand({"/usr/bin/tar", "-xzf", blob, "-C", rootfs}).status();
       if (!extracted.ok()) break;
     }
     double total = SecondsSince(start);

@@ -3,7 +3,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -292,9 +291,7 @@ absl::Status ImageReconciler::Remove(const ImageRefRecord& record) {
       actual.set_updated_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
       return store_->PutImageRef(actual, nullptr);
     }
-    CONVERGE_RETURN_IF_ERROR(store_->DeleteImage(image_id));
-    NamedLogger("images")->info("removed image={}", image_id);
-    CollectGarbage();
+    CONVERGE_RETURN_IF_ERROR(DropImage(image_id));
   }
   CONVERGE_RETURN_IF_ERROR(store_->DeleteImageRef(current->reference));
   NamedLogger("images")->info("removed reference={} image={}", current->reference, image_id);
@@ -311,6 +308,10 @@ absl::Status ImageReconciler::DropIfUnnamed(const std::string& image_id) {
   CONVERGE_ASSIGN_OR_RETURN(bool in_use, images_->InUse(ChainIds(*image)));
   // Kept, nameless, while a container runs on it; a later sweep drops it.
   if (in_use) return absl::OkStatus();
+  return DropImage(image_id);
+}
+
+absl::Status ImageReconciler::DropImage(const std::string& image_id) {
   CONVERGE_RETURN_IF_ERROR(store_->DeleteImage(image_id));
   NamedLogger("images")->info("removed image={}", image_id);
   CollectGarbage();
@@ -335,9 +336,7 @@ void ImageReconciler::CollectGarbage() {
     return;
   }
   // A record this binary cannot read may name content: keep everything.
-  for (const std::string& key : store_->QuarantinedIds()) {
-    if (absl::StartsWith(key, "image/") || absl::StartsWith(key, "ref/")) return;
-  }
+  if (!store_->QuarantinedImageKeys().empty()) return;
   absl::StatusOr<bool> collected =
       options_.metrics->TimeExecutor("image", "collect_garbage", [&] {
         return images_->CollectGarbage([this] { return ContentToKeep(); });

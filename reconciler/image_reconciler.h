@@ -93,6 +93,8 @@ class ImageReconciler final : public ImageUsageReporter {
   // stacks its layers, then collects its content.
   absl::Status DropIfUnnamed(const std::string& image_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(content_mu_);
+  // Deletes the image record and collects the content it alone used.
+  absl::Status DropImage(const std::string& image_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(content_mu_);
   // Collects now, or notes it owed (pulls in flight, an import's lock, an
   // error) for the end of the last pull or the next sweep.
   void CollectGarbage() ABSL_EXCLUSIVE_LOCKS_REQUIRED(content_mu_);

@@ -51,7 +51,7 @@ class RocksDbStore final : public Store {
         [this](absl::string_view key, const absl::Status& error) ABSL_NO_THREAD_SAFETY_ANALYSIS {
           // An image record we cannot read is re-pulled on demand; its
           // content is kept until the record is readable again or removed.
-          quarantined_.insert(std::string(key));
+          quarantined_images_.insert(std::string(key));
           NamedLogger("store")->error("image record quarantined key={} error={}",
                                       std::string(key), error.ToString());
           return absl::OkStatus();
@@ -172,6 +172,11 @@ class RocksDbStore final : public Store {
   std::vector<std::string> QuarantinedIds() const override {
     absl::MutexLock lock(&mu_);
     return std::vector<std::string>(quarantined_.begin(), quarantined_.end());
+  }
+
+  std::vector<std::string> QuarantinedImageKeys() const override {
+    absl::MutexLock lock(&mu_);
+    return std::vector<std::string>(quarantined_images_.begin(), quarantined_images_.end());
   }
 
   absl::Status PutSandboxDesired(const records::SandboxDesired& desired) override {
@@ -445,6 +450,7 @@ class RocksDbStore final : public Store {
   std::map<std::string, ImageRefRecord> image_refs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, records::ImageRecord> images_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> quarantined_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> quarantined_images_ ABSL_GUARDED_BY(mu_);
   absl::Status write_health_ ABSL_GUARDED_BY(mu_);
   bool waits_cancelled_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -115,6 +115,9 @@ class StateReader {
   // Ids of records that could not be decoded (corrupt, or written by a newer
   // schema) and were set aside at open: their objects must not be touched.
   virtual std::vector<std::string> QuarantinedIds() const = 0;
+  // Keys of image records set aside likewise: content they may name must not
+  // be collected.
+  virtual std::vector<std::string> QuarantinedImageKeys() const = 0;
 };
 
 // Writes to the `desired` family. Every write is synced before it returns.

@@ -175,6 +175,22 @@ TEST_F(StoreTest, QuarantinesRecordsFromNewerSchema) {
   EXPECT_TRUE(store->GetSandbox("b").has_value());
 }
 
+TEST_F(StoreTest, QuarantinesImageRecordsApartFromSandboxes) {
+  {
+    auto store = OpenStore();
+    records::ImageRefActual ref;
+    ref.set_schema_version(kSchemaVersion + 1);
+    ref.set_reference("docker.io/library/busybox:latest");
+    ASSERT_OK(store->PutImageRef(ref, nullptr));
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->QuarantinedImageKeys(),
+            std::vector<std::string>{"ref/docker.io/library/busybox:latest"});
+  EXPECT_TRUE(store->QuarantinedIds().empty());
+  EXPECT_TRUE(store->ListImageRefs().empty());
+}
+
 TEST_F(StoreTest, CancelWaitsEndsWaitersAndCancelledCallbackIsPolled) {
   auto store = OpenStore();
   std::thread canceller([&] {

@@ -130,6 +130,13 @@ bool BackgroundProcess::WaitExit(absl::Duration timeout) {
   return true;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 absl::StatusOr<std::string> Shell(const std::string& command) {
   FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("popen failed");

@@ -179,6 +179,9 @@ class TestEnv {
   std::vector<std::unique_ptr<TestDaemon>> daemons_;
 };
 
+// The whole file; "" when it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // Runs a shell command; returns stdout, or an error with the output.
 absl::StatusOr<std::string> Shell(const std::string& command);
 

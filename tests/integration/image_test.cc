@@ -31,13 +31,6 @@ using ::testing::Contains;
 using ::testing::IsEmpty;
 using runtime::v1::ImageService;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::vector<std::string> Names(const std::string& dir) {
   std::vector<std::string> names;
   std::error_code error;

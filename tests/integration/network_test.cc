@@ -42,13 +42,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 runtime::v1::PodSandboxState StateOf(TestDaemon& daemon, const std::string& id) {
   auto status = daemon.PodStatus(id);
   EXPECT_TRUE(status.ok()) << status.status();

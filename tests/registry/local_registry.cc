@@ -91,52 +91,6 @@ absl::Status WriteFile(const std::string& path, absl::string_view content) {
   return absl::OkStatus();
 }
 
-// Runs `argv` with stdin from /dev/null and no inherited descriptors besides
-// stdout and stderr, which both go to the returned text. Descriptors are
-// closed so that a registry or script never holds a test's sockets open.
-absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe2: ", ErrnoText(errno)));
-  }
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  pid_t pid;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  if (rc != 0) {
-    close(pipe_fds[0]);
-    return absl::InternalError(absl::StrCat("posix_spawn `", argv[0], "`: ", ErrnoText(rc)));
-  }
-  std::string output;
-  char buffer[8192];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], buffer, sizeof(buffer))) != 0) {
-    if (n > 0) {
-      output.append(buffer, n);
-    } else if (errno != EINTR) {
-      break;
-    }
-  }
-  close(pipe_fds[0]);
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(
-        absl::StrCat("`", absl::StrJoin(argv, " "), "` ended with status ", status, ":\n", output));
-  }
-  return output;
-}
-
 // A port that was free a moment ago; the caller retries if it is taken by
 // the time the registry binds it.
 absl::StatusOr<int> FreeLoopbackPort() {
@@ -458,6 +412,49 @@ std::string RandomHex(int bytes) {
     absl::StrAppendFormat(&hex, "%02x", absl::Uniform<int>(gen, 0, 256));
   }
   return hex;
+}
+
+absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe2: ", ErrnoText(errno)));
+  }
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  pid_t pid;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_fds[1]);
+  if (rc != 0) {
+    close(pipe_fds[0]);
+    return absl::InternalError(absl::StrCat("posix_spawn `", argv[0], "`: ", ErrnoText(rc)));
+  }
+  std::string output;
+  char buffer[8192];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer, sizeof(buffer))) != 0) {
+    if (n > 0) {
+      output.append(buffer, n);
+    } else if (errno != EINTR) {
+      break;
+    }
+  }
+  close(pipe_fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(
+        absl::StrCat("`", absl::StrJoin(argv, " "), "` ended with status ", status, ":\n", output));
+  }
+  return output;
 }
 
 }  // namespace converge::testing

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -129,6 +130,13 @@ absl::StatusOr<std::string> TestImagesDir();
 // index.json. Equals the registry's manifest digest after PushTestImages().
 absl::StatusOr<std::string> TestImageDigest(absl::string_view layout,
                                             absl::string_view tag = "latest");
+
+// Runs `argv` (argv[0] an absolute path) with stdin from /dev/null and no
+// inherited descriptors besides stdout and stderr, which both go to the
+// returned text; a failure carries the command, its status and that text.
+// Descriptors are closed so that a registry or script never holds a test's
+// sockets open.
+absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv);
 
 // `bytes` random bytes as lowercase hex (secrets and tokens for the tests).
 std::string RandomHex(int bytes);

@@ -21,6 +21,23 @@ namespace {
 // Manifests, indexes and configs are small; a larger one is hostile.
 constexpr int64_t kMaxDocumentBytes = 4 << 20;
 
+// The lower directories of every overlay mounted now (container rootfs).
+absl::StatusOr<std::set<std::string>> MountedLowerDirs() {
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<MountInfo> mounts, ReadMountInfo());
+  std::set<std::string> dirs;
+  for (const MountInfo& mount : mounts) {
+    if (mount.fs_type != "overlay") continue;
+    // lowerdir=a:b or, for mounts made with `lowerdir+`, one option each.
+    for (absl::string_view option : absl::StrSplit(mount.super_options, ',')) {
+      if (!absl::ConsumePrefix(&option, "lowerdir=") && !absl::ConsumePrefix(&option, "lowerdir+=")) {
+        continue;
+      }
+      for (absl::string_view lower : absl::StrSplit(option, ':')) dirs.emplace(lower);
+    }
+  }
+  return dirs;
+}
+
 }  // namespace
 
 // Where missing content comes from: the registry session that resolved the
@@ -176,21 +193,9 @@ std::vector<std::string> OciImageExecutor::LayerDirs(const std::vector<Digest>& 
 }
 
 absl::StatusOr<bool> OciImageExecutor::InUse(const std::vector<Digest>& chain_ids) const {
-  CONVERGE_ASSIGN_OR_RETURN(std::vector<MountInfo> mounts, ReadMountInfo());
-  const std::vector<std::string> dirs = LayerDirs(chain_ids);
-  for (const MountInfo& mount : mounts) {
-    if (mount.fs_type != "overlay") continue;
-    // lowerdir=a:b or, for mounts made with `lowerdir+`, one option each.
-    for (absl::string_view option : absl::StrSplit(mount.super_options, ',')) {
-      if (!absl::ConsumePrefix(&option, "lowerdir=") && !absl::ConsumePrefix(&option, "lowerdir+=")) {
-        continue;
-      }
-      for (absl::string_view lower : absl::StrSplit(option, ':')) {
-        for (const std::string& dir : dirs) {
-          if (lower == dir) return true;
-        }
-      }
-    }
+  CONVERGE_ASSIGN_OR_RETURN(std::set<std::string> mounted, MountedLowerDirs());
+  for (const std::string& dir : LayerDirs(chain_ids)) {
+    if (mounted.count(dir) != 0) return true;
   }
   return false;
 }
@@ -221,10 +226,11 @@ absl::StatusOr<bool> OciImageExecutor::CollectGarbage(
     CONVERGE_RETURN_IF_ERROR(content_->Delete(blob));
   }
   CONVERGE_ASSIGN_OR_RETURN(std::vector<Digest> layers, layers_->List());
+  CONVERGE_ASSIGN_OR_RETURN(std::set<std::string> mounted, MountedLowerDirs());
   for (const Digest& chain_id : layers) {
     if (keep_layers.count(chain_id) != 0) continue;
-    CONVERGE_ASSIGN_OR_RETURN(bool in_use, InUse({chain_id}));
-    if (in_use) continue;  // a container still stacks it: collected after it goes
+    // A container still stacks it: collected after it goes.
+    if (mounted.count(layers_->Dir(chain_id)) != 0) continue;
     CONVERGE_RETURN_IF_ERROR(layers_->Remove(chain_id));
   }
   return true;

@@ -1,7 +1,6 @@
 #include "executors/network/loopback_network.h"
 
 #include <fcntl.h>
-#include <linux/nsfs.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -44,25 +43,6 @@ absl::Status BringUpLoopback(int netns_fd, const std::string& path) {
   if (ioctl(sock.get(), SIOCSIFFLAGS, &ifr) != 0) {
     return ErrnoError(errno, "SIOCSIFFLAGS ", kLoopback, " up in netns `", path,
                       "`");
-  }
-  return absl::OkStatus();
-}
-
-// setns on a stale (unmounted) pin fails with a bare EINVAL; say what is
-// wrong instead.
-absl::Status CheckIsNetns(int fd, const std::string& path) {
-  int type = ioctl(fd, NS_GET_NSTYPE);
-  if (type < 0) {
-    if (errno == ENOTTY) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "`", path, "` is not a namespace pin (stale pin file?)"));
-    }
-    return ErrnoError(errno, "NS_GET_NSTYPE `", path, "`");
-  }
-  if (type != CLONE_NEWNET) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("`", path, "` pins a namespace of type ", type,
-                     ", not a network namespace"));
   }
   return absl::OkStatus();
 }

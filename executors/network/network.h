@@ -73,6 +73,11 @@ struct NetworkResult {
 absl::Status ValidateSetupRequest(const NetworkRequest& request);
 absl::Status ValidateTeardownRequest(const NetworkRequest& request);
 
+// OK iff `fd` (opened from `path`) is a network namespace; FAILED_PRECONDITION
+// naming the path when it is a stale pin file or another namespace type
+// (setns on a stale pin fails with a bare EINVAL).
+absl::Status CheckIsNetns(int fd, const std::string& path);
+
 class NetworkExecutor {
  public:
   virtual ~NetworkExecutor() = default;

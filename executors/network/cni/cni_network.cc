@@ -1,9 +1,6 @@
 #include "executors/network/cni/cni_network.h"
 
 #include <fcntl.h>
-#include <linux/nsfs.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <optional>
@@ -47,19 +44,7 @@ absl::Status ValidateIfname(const std::string& ifname) {
 absl::Status CheckNetns(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(errno, "open netns `", path, "`");
-  int type = ioctl(fd.get(), NS_GET_NSTYPE);
-  if (type < 0) {
-    if (errno == ENOTTY) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "`", path, "` is not a namespace pin (stale pin file?)"));
-    }
-    return ErrnoError(errno, "NS_GET_NSTYPE `", path, "`");
-  }
-  if (type != CLONE_NEWNET) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("`", path, "` is not a network namespace"));
-  }
-  return absl::OkStatus();
+  return CheckIsNetns(fd.get(), path);
 }
 
 // What DEL gets as CNI_NETNS for the request's path (see the header).

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "api/deadline.h"
 #include "api/grpc_status.h"
+#include "api/image_lookup.h"
 #include "common/log.h"
 #include "executors/image/reference.h"
 #include "nlohmann/json.hpp"
@@ -22,16 +23,6 @@ using runtime::v1::Image;
 
 // StreamImages sends this many images per message.
 constexpr int kStreamBatch = 200;
-// Shortest id prefix accepted (crictl's short ids are 13 characters).
-constexpr size_t kMinIdPrefix = 6;
-
-bool IsHex(absl::string_view text) {
-  for (char c : text) {
-    if (!absl::ascii_isxdigit(c) || absl::ascii_isupper(c)) return false;
-  }
-  return true;
-}
-
 // A reference the store records under `ref` names a tag (not a digest).
 bool IsTagReference(const std::string& ref) {
   return ref.find('@') == std::string::npos;
@@ -115,52 +106,12 @@ absl::Mutex& ImageServiceImpl::LockFor(const std::string& reference) {
   return stripes_[StripeOf(reference)];
 }
 
-absl::StatusOr<std::optional<records::ImageRecord>> ImageServiceImpl::Find(
-    const std::string& text) const {
-  absl::string_view id_hex = text;
-  absl::ConsumePrefix(&id_hex, "sha256:");
-  const bool could_be_id = id_hex.size() >= kMinIdPrefix && id_hex.size() <= 64 && IsHex(id_hex);
-  if (could_be_id && id_hex.size() == 64) {
-    return store_->GetImage(absl::StrCat("sha256:", id_hex));
-  }
-  auto reference = ParseImageReference(text);
-  if (reference.ok()) {
-    const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
-    const std::string key = reference->String();
-    const std::string repo_digest =
-        reference->digest.empty() ? "" : absl::StrCat(reference->Repository(), "@",
-                                                      reference->digest.str());
-    for (const ImageRefRecord& ref : refs) {
-      if (!ref.actual || ref.actual->image_id().empty()) continue;
-      // A digest reference also finds an image pulled by tag that resolved
-      // to that digest.
-      if (ref.reference == key || (!repo_digest.empty() && ref.actual->repo_digest() == repo_digest)) {
-        return store_->GetImage(ref.actual->image_id());
-      }
-    }
-  }
-  if (could_be_id) {
-    std::optional<records::ImageRecord> match;
-    for (records::ImageRecord& image : store_->ListImages()) {
-      if (!absl::StartsWith(image.id(), absl::StrCat("sha256:", id_hex))) continue;
-      if (match) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("image id prefix \"", text, "\" is ambiguous"));
-      }
-      match = std::move(image);
-    }
-    return match;
-  }
-  if (!reference.ok()) return reference.status();
-  return std::nullopt;
-}
-
 std::vector<Image> ImageServiceImpl::Matching(const runtime::v1::ImageFilter* filter,
                                               grpc::Status* status) const {
   std::vector<Image> out;
   const std::vector<ImageRefRecord> refs = store_->ListImageRefs();
   if (filter != nullptr && !filter->image().image().empty()) {
-    auto found = Find(filter->image().image());
+    auto found = FindImage(*store_, filter->image().image());
     if (!found.ok()) {
       *status = InvalidArgument(absl::StrCat("filter.image.image: ", found.status().message()));
     } else if (*found) {
@@ -207,7 +158,7 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
                                            const runtime::v1::ImageStatusRequest* request,
                                            runtime::v1::ImageStatusResponse* response) {
   if (request->image().image().empty()) return InvalidArgument("image.image: empty");
-  auto found = Find(request->image().image());
+  auto found = FindImage(*store_, request->image().image());
   if (!found.ok()) return InvalidArgument(absl::StrCat("image.image: ", found.status().message()));
   // CRI: an absent image is an empty answer, not an error.
   if (!*found) return grpc::Status::OK;
@@ -326,10 +277,22 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext* context,
                                            const runtime::v1::RemoveImageRequest* request,
                                            runtime::v1::RemoveImageResponse*) {
   if (request->image().image().empty()) return InvalidArgument("image.image: empty");
-  auto found = Find(request->image().image());
+  auto found = FindImage(*store_, request->image().image());
   if (!found.ok()) return InvalidArgument(absl::StrCat("image.image: ", found.status().message()));
   if (!*found) return grpc::Status::OK;  // idempotent, as kubelet expects
   const std::string image_id = (*found)->id();
+  // kubelet's image GC removes only images no container uses; anyone else
+  // gets told which container still needs it.
+  for (const SandboxRecord& sandbox : store_->ListSandboxes()) {
+    if (!sandbox.actual) continue;
+    for (const auto& container : sandbox.actual->containers()) {
+      if (container.image_id() == image_id) {
+        return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+            "image ", image_id, " is in use by container ", container.id(), " of sandbox ",
+            sandbox.id)));
+      }
+    }
+  }
   std::vector<std::pair<std::string, int64_t>> removals;
   std::vector<records::ImageDesired> writes;
   {

@@ -58,10 +58,6 @@ class ImageServiceImpl final : public runtime::v1::ImageService::Service {
                            runtime::v1::ImageFsInfoResponse* response) override;
 
  private:
-  // The image an ImageSpec names: a reference (tag or digest, normalised), an
-  // image id, or a unique prefix of one's hex (crictl shows 13 characters).
-  // nullopt when no image matches; INVALID_ARGUMENT when the text is neither.
-  absl::StatusOr<std::optional<records::ImageRecord>> Find(const std::string& text) const;
   std::vector<runtime::v1::Image> Matching(const runtime::v1::ImageFilter* filter,
                                            grpc::Status* status) const;
   absl::Time Deadline(const grpc::ServerContext* context) const;

@@ -15,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "api/container_view.h"
 #include "api/cri/api.grpc.pb.h"
+#include "reconciler/container_operations.h"
 #include "reconciler/health.h"
 #include "store/store.h"
 
@@ -26,8 +28,12 @@ struct RuntimeServiceOptions {
   // Upper bound on how long a call waits for convergence when the client set
   // no deadline (kubelet always sets one: 2 min, 4 for RunPodSandbox).
   absl::Duration max_wait = absl::Minutes(4);
-  // Returns a fresh sandbox id; injected so tests can choose ids.
+  // Returns a fresh sandbox or container id; injected so tests can choose ids.
   std::function<std::string()> new_id;
+  // ExecSync and stats; those calls are UNIMPLEMENTED without it.
+  ContainerOperations* containers = nullptr;
+  // Where container writable layers live (ContainerStats' fs_id).
+  std::string snapshots_dir;
 };
 
 class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
@@ -65,6 +71,54 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
       grpc::ServerContext* context, const runtime::v1::StreamPodSandboxesRequest* request,
       grpc::ServerWriter<runtime::v1::StreamPodSandboxesResponse>* writer) override;
 
+  // Containers (container_service.cc).
+  grpc::Status CreateContainer(grpc::ServerContext* context,
+                               const runtime::v1::CreateContainerRequest* request,
+                               runtime::v1::CreateContainerResponse* response) override;
+  grpc::Status StartContainer(grpc::ServerContext* context,
+                              const runtime::v1::StartContainerRequest* request,
+                              runtime::v1::StartContainerResponse* response) override;
+  grpc::Status StopContainer(grpc::ServerContext* context,
+                             const runtime::v1::StopContainerRequest* request,
+                             runtime::v1::StopContainerResponse* response) override;
+  grpc::Status RemoveContainer(grpc::ServerContext* context,
+                               const runtime::v1::RemoveContainerRequest* request,
+                               runtime::v1::RemoveContainerResponse* response) override;
+  grpc::Status ListContainers(grpc::ServerContext* context,
+                              const runtime::v1::ListContainersRequest* request,
+                              runtime::v1::ListContainersResponse* response) override;
+  grpc::Status StreamContainers(
+      grpc::ServerContext* context, const runtime::v1::StreamContainersRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamContainersResponse>* writer) override;
+  grpc::Status ContainerStatus(grpc::ServerContext* context,
+                               const runtime::v1::ContainerStatusRequest* request,
+                               runtime::v1::ContainerStatusResponse* response) override;
+  grpc::Status UpdateContainerResources(
+      grpc::ServerContext* context, const runtime::v1::UpdateContainerResourcesRequest* request,
+      runtime::v1::UpdateContainerResourcesResponse* response) override;
+  grpc::Status ReopenContainerLog(grpc::ServerContext* context,
+                                  const runtime::v1::ReopenContainerLogRequest* request,
+                                  runtime::v1::ReopenContainerLogResponse* response) override;
+  grpc::Status ExecSync(grpc::ServerContext* context, const runtime::v1::ExecSyncRequest* request,
+                        runtime::v1::ExecSyncResponse* response) override;
+  grpc::Status ContainerStats(grpc::ServerContext* context,
+                              const runtime::v1::ContainerStatsRequest* request,
+                              runtime::v1::ContainerStatsResponse* response) override;
+  grpc::Status ListContainerStats(grpc::ServerContext* context,
+                                  const runtime::v1::ListContainerStatsRequest* request,
+                                  runtime::v1::ListContainerStatsResponse* response) override;
+  grpc::Status PodSandboxStats(grpc::ServerContext* context,
+                               const runtime::v1::PodSandboxStatsRequest* request,
+                               runtime::v1::PodSandboxStatsResponse* response) override;
+  grpc::Status ListPodSandboxStats(grpc::ServerContext* context,
+                                   const runtime::v1::ListPodSandboxStatsRequest* request,
+                                   runtime::v1::ListPodSandboxStatsResponse* response) override;
+
+  // Drops the desired entries of removed containers of which nothing actual
+  // is left (a RemoveContainer that timed out, a failed create). Called by
+  // the TombstoneJanitor and after RemoveContainer.
+  void PurgeContainerTombstones(const std::string& sandbox_id);
+
 #define CONVERGE_CRI_NOT_YET(method, request_type, response_type)                 \
   grpc::Status method(grpc::ServerContext*, const runtime::v1::request_type*,     \
                       runtime::v1::response_type*) override {                     \
@@ -75,28 +129,12 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
                       grpc::ServerWriter<runtime::v1::response_type>*) override { \
     return NotImplemented(#method);                                               \
   }
-  // Containers, streaming and stats come with the containers issue.
-  CONVERGE_CRI_NOT_YET(CreateContainer, CreateContainerRequest, CreateContainerResponse)
-  CONVERGE_CRI_NOT_YET(StartContainer, StartContainerRequest, StartContainerResponse)
-  CONVERGE_CRI_NOT_YET(StopContainer, StopContainerRequest, StopContainerResponse)
-  CONVERGE_CRI_NOT_YET(RemoveContainer, RemoveContainerRequest, RemoveContainerResponse)
-  CONVERGE_CRI_NOT_YET(ListContainers, ListContainersRequest, ListContainersResponse)
-  CONVERGE_CRI_STREAM_NOT_YET(StreamContainers, StreamContainersRequest, StreamContainersResponse)
-  CONVERGE_CRI_NOT_YET(ContainerStatus, ContainerStatusRequest, ContainerStatusResponse)
-  CONVERGE_CRI_NOT_YET(UpdateContainerResources, UpdateContainerResourcesRequest,
-                       UpdateContainerResourcesResponse)
-  CONVERGE_CRI_NOT_YET(ReopenContainerLog, ReopenContainerLogRequest, ReopenContainerLogResponse)
-  CONVERGE_CRI_NOT_YET(ExecSync, ExecSyncRequest, ExecSyncResponse)
+  // Streaming (kubectl exec/attach/port-forward) is not implemented yet.
   CONVERGE_CRI_NOT_YET(Exec, ExecRequest, ExecResponse)
   CONVERGE_CRI_NOT_YET(Attach, AttachRequest, AttachResponse)
   CONVERGE_CRI_NOT_YET(PortForward, PortForwardRequest, PortForwardResponse)
-  CONVERGE_CRI_NOT_YET(ContainerStats, ContainerStatsRequest, ContainerStatsResponse)
-  CONVERGE_CRI_NOT_YET(ListContainerStats, ListContainerStatsRequest, ListContainerStatsResponse)
   CONVERGE_CRI_STREAM_NOT_YET(StreamContainerStats, StreamContainerStatsRequest,
                               StreamContainerStatsResponse)
-  CONVERGE_CRI_NOT_YET(PodSandboxStats, PodSandboxStatsRequest, PodSandboxStatsResponse)
-  CONVERGE_CRI_NOT_YET(ListPodSandboxStats, ListPodSandboxStatsRequest,
-                       ListPodSandboxStatsResponse)
   CONVERGE_CRI_STREAM_NOT_YET(StreamPodSandboxStats, StreamPodSandboxStatsRequest,
                               StreamPodSandboxStatsResponse)
   CONVERGE_CRI_NOT_YET(CheckpointContainer, CheckpointContainerRequest,
@@ -116,6 +154,33 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
   static grpc::Status NotImplemented(const char* method);
 
  private:
+  // ListContainers' stream variant sends this many per message.
+  static constexpr int kContainerStreamBatch = 500;
+
+  // A container id or unique prefix -> (sandbox id, container id); nullopt
+  // when none matches.
+  absl::StatusOr<std::optional<std::pair<std::string, std::string>>> ResolveContainer(
+      const std::string& id) const;
+  // A container CRI can see, or NOT_FOUND naming `field`. `holder` keeps the
+  // sandbox record the returned pointers point into.
+  absl::StatusOr<std::pair<SandboxRecord, ContainerRecord>> FindVisibleContainer(
+      const std::string& field, const std::string& container_id, SandboxRecord* holder) const;
+  // Waits for `done` on the container (nullopt once it is gone entirely).
+  std::pair<std::optional<ContainerRecord>, bool> AwaitContainer(
+      const grpc::ServerContext* context, const std::string& sandbox_id,
+      const std::string& container_id,
+      const std::function<bool(const std::optional<ContainerRecord>&)>& done,
+      SandboxRecord* holder) const;
+  // Read-modify-write of one container's desired entry under the sandbox's
+  // lock; `change` returns whether it changed anything (then the container's
+  // generation is bumped and the record written). Returns the generation.
+  absl::StatusOr<int64_t> UpdateContainer(
+      const std::string& sandbox_id, const std::string& container_id,
+      const std::function<absl::StatusOr<bool>(const SandboxRecord&, records::ContainerDesired*)>&
+          change);
+  absl::StatusOr<runtime::v1::ContainerStats> StatsOf(const ContainerRecord& container) const;
+  absl::StatusOr<runtime::v1::PodSandboxStats> SandboxStatsOf(const SandboxRecord& sandbox) const;
+
   // Resolves an exact id or a unique prefix of one (crictl passes prefixes).
   absl::StatusOr<std::optional<SandboxRecord>> Resolve(const std::string& id) const;
   absl::Time Deadline(const grpc::ServerContext* context) const;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -175,13 +176,63 @@ TEST_F(RuntimeServiceTest, StatusReportsTheNetworkTruthAndUnknownIdsAreNotFound)
   EXPECT_EQ(status.error_message(), "pod_sandbox_id: sandbox \"nope\" not found");
 }
 
+TEST_F(RuntimeServiceTest, CreateContainerRefusesBadInputAndWritesNothing) {
+  std::string sandbox;
+  std::thread reconciler([&] {
+    // Play the reconciler for the sandbox as soon as it is written.
+    for (int i = 0; i < 200 && !store_->GetSandbox("sandbox1"); ++i) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    Observe("sandbox1", records::SANDBOX_PHASE_READY);
+  });
+  ASSERT_TRUE(Run(RunRequest(), &sandbox).ok());
+  reconciler.join();
+  records::ImageRecord image;
+  image.set_id("sha256:" + std::string(64, 'a'));
+  records::ImageRefActual ref;
+  ref.set_reference("docker.io/library/busybox:latest");
+  ref.set_image_id(image.id());
+  ASSERT_TRUE(store_->PutImageRef(ref, &image).ok());
+
+  auto create = [&](const std::string& sandbox_id,
+                    const std::function<void(runtime::v1::ContainerConfig*)>& mutate) {
+    runtime::v1::CreateContainerRequest request;
+    request.set_pod_sandbox_id(sandbox_id);
+    auto* config = request.mutable_config();
+    config->mutable_metadata()->set_name("app");
+    config->mutable_image()->set_image("busybox");
+    mutate(config);
+    grpc::ServerContext context;
+    runtime::v1::CreateContainerResponse response;
+    return service_->CreateContainer(&context, &request, &response);
+  };
+  grpc::Status status = create("no-such-sandbox", [](auto*) {});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  status = create(sandbox, [](auto* config) { config->mutable_image()->set_image("never-pulled"); });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  status = create(sandbox, [](auto* config) {
+    config->add_mounts()->set_container_path("relative");
+    config->mutable_mounts(0)->set_host_path("/tmp");
+  });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("config.mounts[0].container_path"), std::string::npos)
+      << status.error_message();
+  status = create(sandbox, [](auto* config) {
+    config->mutable_linux()->mutable_security_context()->mutable_capabilities()->add_add_capabilities(
+        "CAP_NOPE");
+  });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(store_->GetSandbox(sandbox)->desired->containers_size(), 0);
+  EXPECT_TRUE(store_->ContainerIds().empty());
+}
+
 TEST_F(RuntimeServiceTest, NotImplementedNamesTheMethod) {
   grpc::ServerContext context;
-  runtime::v1::ExecSyncRequest request;
-  runtime::v1::ExecSyncResponse response;
-  grpc::Status status = service_->ExecSync(&context, &request, &response);
+  runtime::v1::ExecRequest request;
+  runtime::v1::ExecResponse response;
+  grpc::Status status = service_->Exec(&context, &request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_EQ(status.error_message(), "converge does not implement ExecSync yet");
+  EXPECT_EQ(status.error_message(), "converge does not implement Exec yet");
 }
 
 }  // namespace

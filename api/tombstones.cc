@@ -4,11 +4,31 @@
 
 namespace converge {
 
-TombstoneJanitor::TombstoneJanitor(DesiredWriter* store) : store_(store) {
+TombstoneJanitor::TombstoneJanitor(DesiredWriter* store,
+                                   std::function<void(const std::string&)> purge_containers)
+    : store_(store), purge_containers_(std::move(purge_containers)) {
   listener_ = store_->AddListener([this](const std::string& id, StateReader::Family family) {
-    if (family == StateReader::Family::kActual) PurgeIfDone(id);
+    if (family != StateReader::Family::kActual) return;
+    PurgeIfDone(id);
+    if (purge_containers_ && HasContainerTombstones(id)) purge_containers_(id);
   });
   Sweep();
+}
+
+bool TombstoneJanitor::HasContainerTombstones(const std::string& id) const {
+  std::optional<SandboxRecord> record = store_->GetSandbox(id);
+  if (!record || !record->desired) return false;
+  for (const auto& container : record->desired->containers()) {
+    if (container.stage() != records::CONTAINER_STAGE_REMOVED) continue;
+    bool actual_left = false;
+    if (record->actual) {
+      for (const auto& actual : record->actual->containers()) {
+        actual_left = actual_left || actual.id() == container.id();
+      }
+    }
+    if (!actual_left) return true;
+  }
+  return false;
 }
 
 TombstoneJanitor::~TombstoneJanitor() { store_->RemoveListener(listener_); }
@@ -19,6 +39,8 @@ int TombstoneJanitor::Sweep() {
     if (record.desired && record.desired->stage() == records::SANDBOX_STAGE_REMOVED &&
         !record.actual) {
       if (PurgeIfDone(record.id)) ++purged;
+    } else if (purge_containers_ && HasContainerTombstones(record.id)) {
+      purge_containers_(record.id);
     }
   }
   return purged;

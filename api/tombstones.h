@@ -6,11 +6,17 @@
 //
 // It belongs to the handler side, the only writer of `desired`; it reacts to
 // actual-state deletions through the store's listener and sweeps once at start.
+// Removed containers are purged from their sandbox's record the same way, by
+// `purge_containers` (RuntimeServiceImpl::PurgeContainerTombstones, which
+// holds the handlers' lock for that record).
 //
-//   TombstoneJanitor janitor(store);  // lives as long as the store is served
+//   TombstoneJanitor janitor(store, [&](const std::string& id) {
+//     runtime.PurgeContainerTombstones(id);
+//   });  // lives as long as the store is served
 #ifndef CONVERGE_API_TOMBSTONES_H_
 #define CONVERGE_API_TOMBSTONES_H_
 
+#include <functional>
 #include <string>
 
 #include "store/store.h"
@@ -19,7 +25,9 @@ namespace converge {
 
 class TombstoneJanitor {
  public:
-  explicit TombstoneJanitor(DesiredWriter* store);
+  explicit TombstoneJanitor(
+      DesiredWriter* store,
+      std::function<void(const std::string& sandbox_id)> purge_containers = nullptr);
   ~TombstoneJanitor();
   TombstoneJanitor(const TombstoneJanitor&) = delete;
   TombstoneJanitor& operator=(const TombstoneJanitor&) = delete;
@@ -30,7 +38,12 @@ class TombstoneJanitor {
  private:
   bool PurgeIfDone(const std::string& id);
 
+  // Whether the sandbox's desired record holds a removed container with
+  // nothing actual left.
+  bool HasContainerTombstones(const std::string& id) const;
+
   DesiredWriter* const store_;
+  const std::function<void(const std::string&)> purge_containers_;
   StateReader::ListenerId listener_;
 };
 

@@ -15,30 +15,6 @@ namespace {
 
 using runtime::v1::NamespaceMode;
 
-absl::Status Invalid(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-bool HasControlCharacter(absl::string_view value) {
-  for (char c : value) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
-  }
-  return false;
-}
-
-// Names, namespaces and uids are Kubernetes identifiers: never empty, never
-// containing '/', which separates them in converge's name index, nor ';' or
-// '=', which separate CNI_ARGS.
-absl::Status ValidateName(absl::string_view field, absl::string_view value) {
-  if (value.empty()) return Invalid(field, "must not be empty");
-  if (value.size() > 253) return Invalid(field, "longer than 253 characters");
-  if (value.find_first_of("/;=") != absl::string_view::npos || HasControlCharacter(value)) {
-    return Invalid(field, absl::StrCat("\"", value,
-                                       "\" contains '/', ';', '=' or a control character"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateMode(absl::string_view field, NamespaceMode mode,
                           std::initializer_list<NamespaceMode> allowed) {
   for (NamespaceMode ok : allowed) {
@@ -119,6 +95,27 @@ absl::Status ValidateNetworkRequests(const runtime::v1::PodSandboxConfig& config
 }
 
 }  // namespace
+
+absl::Status Invalid(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+bool HasControlCharacter(absl::string_view value) {
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateName(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return Invalid(field, "must not be empty");
+  if (value.size() > 253) return Invalid(field, "longer than 253 characters");
+  if (value.find_first_of("/;=") != absl::string_view::npos || HasControlCharacter(value)) {
+    return Invalid(field, absl::StrCat("\"", value,
+                                       "\" contains '/', ';', '=' or a control character"));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateCleanAbsolutePath(absl::string_view field, absl::string_view path) {
   if (path.empty() || path[0] != '/') {

@@ -12,6 +12,16 @@
 
 namespace converge {
 
+// INVALID_ARGUMENT "<field>: <problem>".
+absl::Status Invalid(absl::string_view field, absl::string_view problem);
+
+bool HasControlCharacter(absl::string_view value);
+
+// Names, namespaces and uids are Kubernetes identifiers: never empty, never
+// containing '/', which separates them in converge's name index, nor ';' or
+// '=', which separate CNI_ARGS.
+absl::Status ValidateName(absl::string_view field, absl::string_view value);
+
 absl::Status ValidateRunPodSandbox(const runtime::v1::RunPodSandboxRequest& request);
 
 // An absolute path without empty, "." or ".." components, for `field`.

@@ -33,6 +33,7 @@ _LIBS = {
     "zlib": ["zlib"],
     "zstd": ["libzstd"],
     "archive": ["libarchive"],
+    "seccomp": ["libseccomp"],
 }
 
 def _pkg_config(ctx, flag, modules):

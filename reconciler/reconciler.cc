@@ -112,7 +112,51 @@ absl::Status Reconciler::RefreshStateMetrics() {
   }
   for (const auto& [state, count] : by_state) metrics_->SetObjects("sandbox", state, count);
   metrics_->SetUnconverged("sandbox", unconverged, oldest);
+  RefreshContainerMetrics();
   return absl::OkStatus();
+}
+
+void Reconciler::RefreshContainerMetrics() {
+  std::map<std::string, int> by_state = {
+      {"pending", 0}, {"creating", 0}, {"created", 0}, {"running", 0}, {"exited", 0}, {"removing", 0}};
+  int unconverged = 0;
+  absl::Duration oldest = absl::ZeroDuration();
+  const absl::Time now = clock_->Now();
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    const records::SandboxDesired* desired = record.desired ? &*record.desired : nullptr;
+    absl::flat_hash_map<std::string, const records::ContainerActual*> actuals;
+    if (record.actual) {
+      for (const auto& container : record.actual->containers()) actuals[container.id()] = &container;
+    }
+    if (desired == nullptr) {
+      by_state["removing"] += static_cast<int>(actuals.size());
+      unconverged += static_cast<int>(actuals.size());
+      continue;
+    }
+    for (const auto& container : desired->containers()) {
+      auto it = actuals.find(container.id());
+      const records::ContainerActual* actual = it == actuals.end() ? nullptr : it->second;
+      std::string state = "pending";
+      if (EffectiveStage(desired, &container) == records::CONTAINER_STAGE_REMOVED) {
+        if (actual == nullptr) continue;  // gone; only its tombstone is left
+        state = "removing";
+      } else if (actual != nullptr) {
+        switch (actual->phase()) {
+          case records::CONTAINER_PHASE_CREATED: state = "created"; break;
+          case records::CONTAINER_PHASE_RUNNING: state = "running"; break;
+          case records::CONTAINER_PHASE_EXITED: state = "exited"; break;
+          default: state = "creating"; break;
+        }
+      }
+      ++by_state[state];
+      if (!ContainerConverged(desired, container, actual)) {
+        ++unconverged;
+        oldest = std::max(oldest, now - absl::FromUnixNanos(container.updated_at_unix_nanos()));
+      }
+    }
+  }
+  for (const auto& [state, count] : by_state) metrics_->SetObjects("container", state, count);
+  metrics_->SetUnconverged("container", unconverged, oldest);
 }
 
 std::string Reconciler::PinRoot() const { return absl::StrCat(options_.state_dir, "/ns"); }
@@ -124,6 +168,7 @@ std::string Reconciler::PinPath(const std::string& id, const std::string& kind) 
 absl::Status Reconciler::Start() {
   CONVERGE_RETURN_IF_ERROR(executors_.namespaces->PreparePinRoot(PinRoot()));
   CONVERGE_RETURN_IF_ERROR(CollectOrphanPins());
+  WatchProcesses();
   RefreshNetworkReadiness();
   EnqueueAll();
   threads_.Start(options_.workers, [this] { Worker(); }, clock_->Now() + options_.resync_period,
@@ -160,6 +205,26 @@ void Reconciler::Worker() {
     }
     queue_->Done(*id);
     if (threads_.Stopping()) return;
+  }
+}
+
+// Exits and monitor deaths wake the pod at once; after a restart the watches
+// are made again for everything recorded (and the first pass reads whatever
+// exit records appeared while the daemon was down).
+void Reconciler::WatchProcesses() {
+  if (executors_.processes == nullptr) return;
+  executors_.processes->SetWakeup([this](const std::string& id) { queue_->Add(id); });
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    if (!record.actual) continue;
+    if (record.actual->monitor().pid() != 0) {
+      executors_.processes->WatchMonitor(
+          record.id, {record.actual->monitor().pid(), record.actual->monitor().start_time()});
+    }
+    for (const records::ContainerActual& container : record.actual->containers()) {
+      if (!container.state_dir().empty()) {
+        executors_.processes->WatchContainer(record.id, container.state_dir());
+      }
+    }
   }
 }
 

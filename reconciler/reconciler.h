@@ -28,8 +28,14 @@
 #include "common/clock.h"
 #include "executors/cgroup/cgroup.h"
 #include "executors/files/sandbox_files.h"
+#include "executors/image/image_executor.h"
+#include "executors/image/snapshot/snapshotter.h"
 #include "executors/namespace/namespace.h"
 #include "executors/network/network.h"
+#include "executors/process/process_executor.h"
+#include "executors/process/spec/container_spec.h"
+#include "reconciler/container_actions.h"
+#include "reconciler/container_operations.h"
 #include "reconciler/health.h"
 #include "reconciler/loop_threads.h"
 #include "metrics/metrics.h"
@@ -45,6 +51,11 @@ struct Executors {
   CgroupDriver* cgroups = nullptr;
   NetworkExecutor* network = nullptr;
   SandboxFilesExecutor* files = nullptr;
+  // Containers: processes (monitors, inits, execs), rootfs snapshots, and the
+  // image store for the layers those stack.
+  ProcessExecutor* processes = nullptr;
+  Snapshotter* snapshots = nullptr;
+  ImageExecutor* images = nullptr;
 };
 
 struct ReconcilerOptions {
@@ -55,6 +66,8 @@ struct ReconcilerOptions {
   std::string default_cgroup_parent = "/converge";
   // This boot's id (/proc/sys/kernel/random/boot_id).
   std::string boot_id;
+  // HOSTNAME of containers in pods that share the node's network.
+  std::string node_hostname;
   int workers = 4;
   absl::Duration resync_period = absl::Seconds(10);
   WorkQueue::Options queue;
@@ -76,7 +89,7 @@ struct LiveObservation {
 std::vector<std::string> Disagreements(const records::SandboxActual& actual,
                                        const ObservedSandbox& observed);
 
-class Reconciler final : public HealthReporter {
+class Reconciler final : public HealthReporter, public ContainerOperations {
  public:
   static absl::StatusOr<std::unique_ptr<Reconciler>> Create(ActualWriter* store,
                                                             Executors executors,
@@ -105,6 +118,19 @@ class Reconciler final : public HealthReporter {
 
   std::string PinPath(const std::string& id, const std::string& kind) const;
   std::string PinRoot() const;
+  // `<state_dir>/pods/<sandbox id>`: the pod monitor's socket and pid file.
+  std::string PodDir(const std::string& sandbox_id) const;
+  // `<state_dir>/containers/<id>`: spec, exec FIFO and exit record.
+  std::string ContainerDir(const std::string& container_id) const;
+
+  // ContainerOperations (container_ops.cc).
+  absl::StatusOr<ExecOutput> ExecSync(const std::string& container_id,
+                                      const std::vector<std::string>& args,
+                                      absl::Duration timeout) override;
+  absl::StatusOr<CgroupStats> ContainerStats(const std::string& container_id) override;
+  absl::StatusOr<CgroupStats> SandboxStats(const std::string& sandbox_id) override;
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> WritableLayerUsage(
+      const std::string& container_id) override;
 
  private:
   Reconciler(ActualWriter* store, Executors executors, ReconcilerOptions options, Clock* clock,
@@ -113,9 +139,11 @@ class Reconciler final : public HealthReporter {
   absl::Status RegisterStateMetrics();
   // Scrape hook: objects by state, unconverged objects, the oldest's age.
   absl::Status RefreshStateMetrics();
+  void RefreshContainerMetrics();
 
   void Worker();
   void EnqueueAll();
+  void WatchProcesses();
   void RefreshNetworkReadiness();
   absl::Status CollectOrphanPins();
 
@@ -128,11 +156,40 @@ class Reconciler final : public HealthReporter {
                      const SandboxLayout& layout, records::SandboxActual* actual);
   absl::Status ApplyStep(const PodAction& step, const SandboxRecord& record,
                          const SandboxLayout& layout, records::SandboxActual* actual);
+
+  // Containers (container_sync.cc).
+  ObservedPod ObserveContainers(const SandboxRecord& record);
+  // Applies the container plan; failures are collected per container (a
+  // pod-level failure fails every container of the plan).
+  absl::Status ApplyContainerPlan(const ContainerPlan& plan, const SandboxRecord& record,
+                                  records::SandboxActual* actual,
+                                  absl::flat_hash_map<std::string, absl::Status>* failed);
+  absl::Status ApplyContainerStep(const ContainerAction& step, const SandboxRecord& record,
+                                  records::SandboxActual* actual);
+  absl::Status StartMonitor(const SandboxRecord& record, records::SandboxActual* actual);
+  absl::Status CreateContainer(const std::string& id, const SandboxRecord& record,
+                               records::SandboxActual* actual);
+  absl::StatusOr<process::ContainerSpec> SpecFor(const records::ContainerDesired& desired,
+                                                 const SandboxRecord& record,
+                                                 const records::SandboxActual& actual,
+                                                 const records::ContainerActual& container,
+                                                 const records::ImageRecord& image);
+  // SIGKILLs the init and everything in the container's cgroup; with `wait`,
+  // until the cgroup is empty.
+  absl::Status KillContainerProcesses(const records::ContainerActual& container, bool wait);
+  absl::Status CleanupContainer(records::ContainerActual* container,
+                                records::SandboxActual* actual);
+  // Per-container outcome of a pass: errors, or observed_generation.
+  void RecordContainerOutcomes(const SandboxRecord& record,
+                               const absl::flat_hash_map<std::string, absl::Status>& failed,
+                               records::SandboxActual* actual);
   absl::Status Persist(records::SandboxActual* actual,
                        ActualWriter::Durability durability = ActualWriter::Durability::kBuffered);
   // Records the outcome of a pass (observed/attempted generation, last error).
+  // `pending`: nothing failed, but the pass had to wait (containers still
+  // stopping), so the generation is not observed yet.
   absl::Status RecordOutcome(const SandboxRecord& record, records::SandboxActual actual,
-                             const absl::Status& result);
+                             const absl::Status& result, bool pending);
   // Notes when a failed sandbox will be retried, for the dump.
   absl::Status RecordRetry(const std::string& id, absl::Duration delay);
 

@@ -32,7 +32,11 @@ class ReconcilerMetrics {
   void ObservePass(absl::Duration duration, bool ok);
   void CountRetry() { retries_->WithLabels({})->Increment(); }
   void CountAction(PodAction::Kind kind, bool ok);
-  // `kind`: "sandbox" or "image".
+  // A container step (ContainerActionKindName), in the same family.
+  void CountContainerAction(const char* action, bool ok) {
+    actions_->WithLabels({action, ok ? "success" : "error"})->Increment();
+  }
+  // `kind`: "sandbox", "container" or "image".
   void ObserveConvergence(const char* kind, absl::Duration latency) {
     convergence_->WithLabels({kind})->Observe(absl::ToDoubleSeconds(latency));
   }

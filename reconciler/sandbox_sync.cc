@@ -172,14 +172,47 @@ absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   }
   absl::StatusOr<ObservedSandbox> observed = Observe(*record, layout);
   if (!observed.ok()) {
-    return RecordOutcome(*record, actual, Annotate(observed.status(), "observe"));
+    return RecordOutcome(*record, actual, Annotate(observed.status(), "observe"), false);
   }
   PodActions plan = ComputePodActions(record->desired, record->actual, *observed, layout);
   if (!plan.empty()) {
     NamedLogger("reconciler")->info("reconcile id={} plan={}", id, plan.DebugString());
   }
-  absl::Status applied = Apply(plan, *record, layout, &actual);
-  return RecordOutcome(*record, std::move(actual), applied);
+  const bool wants_ready =
+      record->desired && record->desired->stage() == records::SANDBOX_STAGE_READY;
+  absl::flat_hash_map<std::string, absl::Status> failed;
+  ContainerPlan containers;
+  // Containers are planned on the actual state as the sandbox steps left it.
+  auto sync_containers = [&]() -> absl::Status {
+    if (executors_.processes == nullptr) return absl::OkStatus();
+    SandboxRecord current{id, record->desired, actual};
+    containers = ComputeContainerActions(record->desired ? &*record->desired : nullptr, &actual,
+                                         ObserveContainers(current), clock_->Now());
+    if (!containers.empty()) {
+      NamedLogger("reconciler")->info("reconcile id={} containers={}", id,
+                                      containers.DebugString());
+    }
+    return ApplyContainerPlan(containers, *record, &actual, &failed);
+  };
+  absl::Status applied;
+  absl::Status containers_synced;
+  bool pending = false;
+  if (wants_ready) {
+    applied = Apply(plan, *record, layout, &actual);
+    if (applied.ok()) containers_synced = sync_containers();
+  } else {
+    // Teardown waits until no container process of the pod can still run.
+    containers_synced = sync_containers();
+    if (containers.quiescent) {
+      applied = Apply(plan, *record, layout, &actual);
+    } else {
+      pending = true;
+    }
+  }
+  RecordContainerOutcomes(*record, failed, &actual);
+  if (containers.recheck_at) queue_->AddAfter(id, *containers.recheck_at - clock_->Now());
+  absl::Status recorded = RecordOutcome(*record, std::move(actual), applied, pending);
+  return recorded.ok() ? containers_synced : recorded;
 }
 
 absl::Status Reconciler::Apply(const PodActions& plan, const SandboxRecord& record,
@@ -317,7 +350,7 @@ absl::Status Reconciler::Persist(SandboxActual* actual, ActualWriter::Durability
 }
 
 absl::Status Reconciler::RecordOutcome(const SandboxRecord& record, SandboxActual actual,
-                                       const absl::Status& result) {
+                                       const absl::Status& result, bool pending) {
   const bool wants_gone =
       !record.desired || record.desired->stage() == records::SANDBOX_STAGE_REMOVED;
   std::optional<SandboxRecord> current = store_->GetSandbox(record.id);
@@ -326,7 +359,10 @@ absl::Status Reconciler::RecordOutcome(const SandboxRecord& record, SandboxActua
 
   const int64_t generation = record.desired ? record.desired->generation() : 0;
   actual.set_attempted_generation(generation);
-  if (result.ok()) {
+  if (result.ok() && pending) {
+    actual.clear_last_error();
+    actual.clear_last_error_code();
+  } else if (result.ok()) {
     if (record.desired && actual.observed_generation() < generation) {
       metrics_->ObserveConvergence("sandbox", clock_->Now() -
                                    absl::FromUnixNanos(record.desired->updated_at_unix_nanos()));

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcpp-httplib-dev
   # image pulls and unpacking: HTTP(S), sha256, gzip, zstd, tar parsing
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libarchive-dev
+  # seccomp filters for the container init
+  libseccomp-dev
   # run and test: nsenter/setpriv/mount (util-linux, mount), ip (iproute2), curl, CNI
   # plugins and the iptables they drive, busybox for test workloads
   util-linux mount iproute2 procps containernetworking-plugins iptables busybox-static curl
@@ -20,6 +22,8 @@ packages=(
   # htpasswd for its basic-auth tests, and what testdata/images/build-images.sh
   # builds the test images with
   docker-registry skopeo apache2-utils jq zstd openssl tar gzip
+  # the container benchmark's reference runtimes
+  crun runc
 )
 
 missing=()

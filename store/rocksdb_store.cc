@@ -63,6 +63,7 @@ class RocksDbStore final : public Store {
       if (record.desired && IsLive(*record.desired)) {
         names_[SandboxNameKey(record.desired->config().metadata())] = id;
       }
+      IndexContainers(id);
     }
     return absl::OkStatus();
   }
@@ -88,6 +89,21 @@ class RocksDbStore final : public Store {
     auto it = names_.find(SandboxNameKey(metadata));
     if (it == names_.end()) return std::nullopt;
     return it->second;
+  }
+
+  std::optional<std::string> FindContainerSandbox(const std::string& container_id) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = container_sandboxes_.find(container_id);
+    if (it == container_sandboxes_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::vector<std::string> ContainerIds() const override {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    out.reserve(container_sandboxes_.size());
+    for (const auto& [id, sandbox] : container_sandboxes_) out.push_back(id);
+    return out;
   }
 
   std::optional<ImageRefRecord> GetImageRef(const std::string& reference) const override {
@@ -201,6 +217,7 @@ class RocksDbStore final : public Store {
         auto it = names_.find(name_key);
         if (it != names_.end() && it->second == desired.id()) names_.erase(it);
       }
+      IndexContainers(desired.id());
       changed_.SignalAll();
     }
     Notify(desired.id(), Family::kDesired);
@@ -230,6 +247,7 @@ class RocksDbStore final : public Store {
         it->second.desired.reset();
         if (!it->second.actual) index_.erase(it);
       }
+      IndexContainers(id);
       changed_.SignalAll();
     }
     Notify(id, Family::kDesired);
@@ -247,6 +265,7 @@ class RocksDbStore final : public Store {
       SandboxRecord& record = index_[actual.id()];
       record.id = actual.id();
       record.actual = actual;
+      IndexContainers(actual.id());
       changed_.SignalAll();
     }
     Notify(actual.id(), Family::kActual);
@@ -264,6 +283,7 @@ class RocksDbStore final : public Store {
         it->second.actual.reset();
         if (!it->second.desired) index_.erase(it);
       }
+      IndexContainers(id);
       changed_.SignalAll();
     }
     Notify(id, Family::kActual);
@@ -439,6 +459,25 @@ class RocksDbStore final : public Store {
     for (const auto& listener : listeners) listener(id, family);
   }
 
+  // Points the container index at what sandbox `id` holds now, desired or
+  // actual.
+  void IndexContainers(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::set<std::string>& held = sandbox_containers_[id];
+    for (const std::string& container : held) container_sandboxes_.erase(container);
+    held.clear();
+    auto it = index_.find(id);
+    if (it != index_.end()) {
+      if (it->second.desired) {
+        for (const auto& container : it->second.desired->containers()) held.insert(container.id());
+      }
+      if (it->second.actual) {
+        for (const auto& container : it->second.actual->containers()) held.insert(container.id());
+      }
+    }
+    for (const std::string& container : held) container_sandboxes_[container] = id;
+    if (held.empty()) sandbox_containers_.erase(id);
+  }
+
   const std::unique_ptr<rocksdb::DB> db_;
   const FamilyHandles families_;
   WriteObserver write_observer_;  // Set before concurrent use, then only read.
@@ -447,6 +486,9 @@ class RocksDbStore final : public Store {
   mutable absl::CondVar changed_;
   std::map<std::string, SandboxRecord> index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> names_ ABSL_GUARDED_BY(mu_);
+  // Container id -> sandbox id, and back, for every container either side names.
+  std::map<std::string, std::string> container_sandboxes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::set<std::string>> sandbox_containers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ImageRefRecord> image_refs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, records::ImageRecord> images_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> quarantined_ ABSL_GUARDED_BY(mu_);

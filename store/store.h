@@ -71,6 +71,12 @@ class StateReader {
   virtual std::optional<std::string> FindSandboxByName(
       const runtime::v1::PodSandboxMetadata& metadata) const = 0;
 
+  // The sandbox holding container `container_id` (desired or actual side).
+  virtual std::optional<std::string> FindContainerSandbox(
+      const std::string& container_id) const = 0;
+  // Every container id either side of any sandbox names, ordered.
+  virtual std::vector<std::string> ContainerIds() const = 0;
+
   virtual std::optional<ImageRefRecord> GetImageRef(const std::string& reference) const = 0;
   // Every known reference, ordered.
   virtual std::vector<ImageRefRecord> ListImageRefs() const = 0;

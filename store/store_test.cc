@@ -71,6 +71,34 @@ TEST_F(StoreTest, IndexSurvivesReopen) {
             std::optional<std::string>("a"));
 }
 
+TEST_F(StoreTest, ContainerIndexFollowsBothSidesAndSurvivesReopen) {
+  {
+    auto store = OpenStore();
+    records::SandboxDesired desired = Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1);
+    desired.add_containers()->set_id("c1");
+    desired.add_containers()->set_id("c2");
+    ASSERT_TRUE(store->PutSandboxDesired(desired).ok());
+    records::SandboxActual actual = Actual("a", 1);
+    actual.add_containers()->set_id("c1");
+    actual.add_containers()->set_id("orphan-c");
+    ASSERT_TRUE(store->PutSandboxActual(actual, ActualWriter::Durability::kBuffered).ok());
+    EXPECT_EQ(store->FindContainerSandbox("c2"), std::optional<std::string>("a"));
+    EXPECT_EQ(store->FindContainerSandbox("orphan-c"), std::optional<std::string>("a"));
+    // The desired side drops c2: it is gone from the index.
+    desired.mutable_containers()->DeleteSubrange(1, 1);
+    ASSERT_TRUE(store->PutSandboxDesired(desired).ok());
+    EXPECT_EQ(store->FindContainerSandbox("c2"), std::nullopt);
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(store->ContainerIds(), (std::vector<std::string>{"c1", "orphan-c"}));
+  EXPECT_EQ(store->FindContainerSandbox("c1"), std::optional<std::string>("a"));
+  ASSERT_TRUE(store->DeleteSandboxActual("a").ok());
+  EXPECT_EQ(store->ContainerIds(), (std::vector<std::string>{"c1"}));
+  ASSERT_TRUE(store->DeleteSandboxDesired("a").ok());
+  EXPECT_TRUE(store->ContainerIds().empty());
+  EXPECT_EQ(store->FindContainerSandbox("c1"), std::nullopt);
+}
+
 TEST_F(StoreTest, TombstoneReleasesNameAndDeleteDropsRecord) {
   auto store = OpenStore();
   auto desired = Desired("a", "pod-a", records::SANDBOX_STAGE_READY, 1);

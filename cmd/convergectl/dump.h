@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "api/container_view.h"
 #include "store/store.h"
 
 namespace converge {
@@ -46,7 +47,16 @@ struct DumpOptions {
   absl::Time now = absl::Now();
 };
 
-// Whether `record` passes the filters in `options`.
+// A container has converged when its current desired generation is observed
+// without error. One with nothing desired (an orphan, torn down by the
+// reconciler) has not; one removed with nothing actual left is not shown.
+bool IsConverged(const ContainerRecord& container);
+bool Shown(const ContainerRecord& container);
+// The sandbox record and every container it shows have converged.
+bool IsFullyConverged(const SandboxRecord& record);
+
+// Whether `record` passes the filters in `options`. With `diff_only`, a
+// sandbox is shown when it or one of its containers has not converged.
 bool Selected(const SandboxRecord& record, const DumpOptions& options);
 
 std::string FormatDump(const std::vector<SandboxRecord>& records, const DumpOptions& options);

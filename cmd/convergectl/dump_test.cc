@@ -1,6 +1,9 @@
 #include "cmd/convergectl/dump.h"
 
+#include <functional>
+
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace converge {
 namespace {
@@ -123,6 +126,180 @@ TEST(FormatDump, JsonCarriesBothRecords) {
   EXPECT_NE(json.find("{\"id\":\"a\",\"converged\":true,\"desired\":{"), std::string::npos) << json;
   EXPECT_NE(json.find("\"cgroup_path\":\"/converge/converge-a\""), std::string::npos) << json;
   EXPECT_EQ(FormatDump({}, options), "[]\n");
+}
+
+// A pod "web" (Ready("p")) with one running container "app" whose desired and
+// actual agree; cases mutate it.
+SandboxRecord WithContainer() {
+  SandboxRecord record = Ready("p");
+  record.actual->set_monitor_dir("/run/converge/monitors/p");
+  record.actual->mutable_monitor()->set_pid(4100);
+  record.actual->mutable_monitor()->set_start_time(998877);
+  records::ContainerDesired* desired = record.desired->add_containers();
+  desired->set_id("c1");
+  desired->mutable_config()->mutable_metadata()->set_name("app");
+  desired->set_stage(records::CONTAINER_STAGE_RUNNING);
+  desired->set_generation(2);
+  desired->set_image_ref("docker.io/library/busybox:1.36");
+  records::ContainerActual* actual = record.actual->add_containers();
+  actual->set_id("c1");
+  actual->set_phase(records::CONTAINER_PHASE_RUNNING);
+  actual->set_observed_generation(2);
+  actual->set_attempted_generation(2);
+  actual->set_state_dir("/run/converge/containers/c1");
+  actual->set_snapshot_key("c1");
+  actual->set_rootfs("/var/lib/converge/snapshots/c1/merged");
+  actual->set_cgroup_path("/converge/converge-p/c1");
+  actual->mutable_init()->set_pid(4242);
+  actual->mutable_init()->set_start_time(123456);
+  actual->set_log_path("/var/log/pods/default_web_u1/app/0.log");
+  return record;
+}
+
+TEST(FormatDump, ContainerRowsTable) {
+  struct Case {
+    std::string name;
+    std::function<void(SandboxRecord*)> mutate;
+    bool diff_only;
+    std::vector<std::string> want;      // Substrings of the text.
+    std::vector<std::string> not_want;  // Must not appear.
+  };
+  auto desired = [](SandboxRecord* r) { return r->desired->mutable_containers(0); };
+  auto actual = [](SandboxRecord* r) { return r->actual->mutable_containers(0); };
+  const Case cases[] = {
+      {"running and converged: every handle",
+       [](SandboxRecord*) {},
+       false,
+       {"1 sandboxes, 0 not converged; 1 containers, 0 not converged",
+        "sandbox p  [converged]",
+        "  monitor:    pid 4100 (start time 998877) dir=/run/converge/monitors/p\n",
+        "  container c1  app attempt=0  [converged]\n"
+        "    desired:    RUNNING generation=2 image=docker.io/library/busybox:1.36\n"
+        "    actual:     RUNNING observed_generation=2 attempted_generation=2\n"
+        "    state dir:  /run/converge/containers/c1\n"
+        "    rootfs:     /var/lib/converge/snapshots/c1/merged (snapshot c1)\n"
+        "    cgroup:     /converge/converge-p/c1\n"
+        "    init:       pid 4242 (start time 123456)\n"
+        "    log:        /var/log/pods/default_web_u1/app/0.log\n"},
+       {"last error", "exited:"}},
+      {"converged container hidden by --diff, pod too",
+       [](SandboxRecord*) {},
+       true,
+       {"1 sandboxes, 0 not converged"},
+       {"sandbox p", "container c1"}},
+      {"stop not observed yet, with an error: shown by --diff",
+       [&](SandboxRecord* r) {
+         desired(r)->set_stage(records::CONTAINER_STAGE_STOPPED);
+         desired(r)->set_generation(3);
+         actual(r)->set_attempted_generation(3);
+         actual(r)->set_last_error("step 2/3 kill: kill pid 4242: Operation not permitted");
+         actual(r)->set_retries(4);
+       },
+       true,
+       {"1 sandboxes, 1 not converged; 1 containers, 1 not converged",
+        "sandbox p  [NOT CONVERGED]",
+        "  container c1  app attempt=0  [NOT CONVERGED]\n"
+        "    desired:    STOPPED generation=3",
+        "    actual:     RUNNING observed_generation=2 attempted_generation=3\n"
+        "    last error: step 2/3 kill: kill pid 4242: Operation not permitted\n"
+        "    retries:    4\n"},
+       {}},
+      {"exited: code and reason",
+       [&](SandboxRecord* r) {
+         actual(r)->set_phase(records::CONTAINER_PHASE_EXITED);
+         actual(r)->set_exit_code(137);
+         actual(r)->set_reason("OOMKilled");
+         actual(r)->set_finished_at_unix_nanos(absl::ToUnixNanos(absl::FromUnixSeconds(60)));
+       },
+       false,
+       {"    actual:     EXITED observed_generation=2",
+        "    exited:     code=137 reason=OOMKilled at 1970-01-01T00:01:00+00:00\n"},
+       {}},
+      {"created, nothing actual yet",
+       [](SandboxRecord* r) { r->actual->clear_containers(); },
+       true,
+       {"  container c1  app attempt=0  [NOT CONVERGED]\n",
+        "    actual:     (nothing yet)\n"},
+       {"    state dir:"}},
+      {"removed with nothing left: not shown",
+       [&](SandboxRecord* r) {
+         desired(r)->set_stage(records::CONTAINER_STAGE_REMOVED);
+         desired(r)->set_generation(5);
+         r->actual->clear_containers();
+       },
+       false,
+       {"1 sandboxes, 0 not converged; 0 containers, 0 not converged", "sandbox p  [converged]"},
+       {"container c1"}},
+      {"orphan actual: not converged",
+       [](SandboxRecord* r) { r->desired->clear_containers(); },
+       true,
+       {"  container c1  [NOT CONVERGED]\n    desired:    (none: orphan)\n"},
+       {}},
+  };
+  for (const Case& c : cases) {
+    SandboxRecord record = WithContainer();
+    c.mutate(&record);
+    DumpOptions options;
+    options.diff_only = c.diff_only;
+    options.now = absl::FromUnixSeconds(0);
+    const std::string text = FormatDump({record}, options);
+    for (const std::string& want : c.want) {
+      EXPECT_NE(text.find(want), std::string::npos) << c.name << ": want\n" << want << "\nin\n" << text;
+    }
+    for (const std::string& not_want : c.not_want) {
+      EXPECT_EQ(text.find(not_want), std::string::npos) << c.name << ": unwanted " << not_want << "\n" << text;
+    }
+  }
+}
+
+TEST(FormatDump, FiltersApplyToPodsWithContainers) {
+  SandboxRecord failing = WithContainer();
+  failing.actual->mutable_containers(0)->set_last_error("boom");
+  SandboxRecord other = Ready("q");
+  DumpOptions options;
+  options.diff_only = true;
+  options.name = "web";
+  std::string text = FormatDump({failing, other}, options);
+  EXPECT_NE(text.find("container c1"), std::string::npos) << text;
+  options.pod_namespace = "kube-system";
+  text = FormatDump({failing, other}, options);
+  EXPECT_EQ(text.find("sandbox p"), std::string::npos) << text;
+  EXPECT_EQ(text.find("container c1"), std::string::npos) << text;
+}
+
+TEST(FormatDump, JsonCarriesContainersAndMonitor) {
+  SandboxRecord record = WithContainer();
+  record.actual->mutable_containers(0)->set_phase(records::CONTAINER_PHASE_EXITED);
+  record.actual->mutable_containers(0)->set_exit_code(1);
+  record.actual->mutable_containers(0)->set_reason("Error");
+  DumpOptions options;
+  options.json = true;
+  nlohmann::json json = nlohmann::json::parse(FormatDump({record}, options));
+  ASSERT_EQ(json.size(), 1u);
+  EXPECT_EQ(json[0]["converged"], true);
+  EXPECT_EQ(json[0]["monitor"]["pid"], 4100);
+  EXPECT_EQ(json[0]["monitor"]["dir"], "/run/converge/monitors/p");
+  ASSERT_EQ(json[0]["containers"].size(), 1u);
+  const nlohmann::json& container = json[0]["containers"][0];
+  EXPECT_EQ(container["id"], "c1");
+  EXPECT_EQ(container["name"], "app");
+  EXPECT_EQ(container["converged"], true);
+  EXPECT_EQ(container["desired_stage"], "RUNNING");
+  EXPECT_EQ(container["phase"], "EXITED");
+  EXPECT_EQ(container["generation"], 2);
+  EXPECT_EQ(container["observed_generation"], 2);
+  EXPECT_EQ(container["init"]["pid"], 4242);
+  EXPECT_EQ(container["log_path"], "/var/log/pods/default_web_u1/app/0.log");
+  EXPECT_EQ(container["exit_code"], 1);
+  EXPECT_EQ(container["reason"], "Error");
+  // --diff keeps only what has not converged, pods and containers alike.
+  options.diff_only = true;
+  EXPECT_EQ(FormatDump({record}, options), "[]\n");
+  record.desired->mutable_containers(0)->set_generation(3);
+  json = nlohmann::json::parse(FormatDump({record}, options));
+  ASSERT_EQ(json.size(), 1u);
+  EXPECT_EQ(json[0]["converged"], false);
+  EXPECT_EQ(json[0]["containers"][0]["converged"], false);
 }
 
 TEST(FormatImageDump, ShowsFailedPullsAndDiffHidesConvergedOnes) {

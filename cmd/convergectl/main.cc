@@ -4,6 +4,9 @@
 //
 //   convergectl runp pod.json
 //   convergectl pods
+//   convergectl ps -a
+//   convergectl logs -f --tail 20 3f2a9c1d
+//   convergectl exec 3f2a9c1d sh -c 'cat /etc/resolv.conf'
 //   convergectl --root /var/lib/converge dump --diff
 #include <cstdio>
 #include <fstream>
@@ -14,11 +17,13 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "api/cri/api.grpc.pb.h"
+#include "cmd/convergectl/containers.h"
 #include "cmd/convergectl/dump.h"
 #include "cmd/convergectl/images.h"
 #include "common/host_port.h"
@@ -43,6 +48,13 @@ ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9338", "converged's --metrics
 ABSL_FLAG(std::string, id, "", "dump: only sandboxes whose id starts with this");
 ABSL_FLAG(std::string, name, "", "dump: only pods with this name");
 ABSL_FLAG(std::string, namespace, "", "dump: only pods in this namespace");
+ABSL_FLAG(bool, a, false, "ps, stats: all containers, not only running ones (also --all)");
+ABSL_FLAG(bool, all, false, "ps, stats: same as -a");
+ABSL_FLAG(std::string, pod, "", "ps: only containers of this pod sandbox (id or prefix)");
+ABSL_FLAG(bool, f, false, "logs: follow the log until the container exits (also --follow)");
+ABSL_FLAG(bool, follow, false, "logs: same as -f");
+ABSL_FLAG(int64_t, tail, -1, "logs: only the last N lines (-1: all)");
+ABSL_FLAG(int64_t, t, 0, "stop: seconds between the stop signal and SIGKILL (crictl's default 0)");
 
 namespace {
 
@@ -54,6 +66,19 @@ Commands:
   version              runtime name and version
   runp CONFIG.json     run a pod sandbox from a CRI PodSandboxConfig (JSON)
   pods                 list pod sandboxes (--quiet for ids only)
+  ps                   list containers: running ones, all with -a; --pod ID, --quiet
+  inspect ID           container status with desired and actual records (JSON)
+  logs ID              print a container's log (-f to follow it until the container
+                       exits, across log rotation; --tail N for the last N lines)
+  exec ID CMD [ARG...] run CMD in the container (ExecSync, at most --timeout) and exit
+                       with its exit code; flags go before ID
+  stop ID...           stop containers (-t SECONDS of grace before SIGKILL, default 0)
+  rm ID...             remove containers
+  stats [ID]           CPU time, memory, writable layer of containers (-a: all)
+  create POD-ID CONTAINER.json POD.json
+                       create a container from a CRI ContainerConfig and the pod's
+                       PodSandboxConfig (JSON); prints the id
+  start ID             start a created container
   inspectp ID          pod sandbox status, with desired and actual records
   stopp ID...          stop pod sandboxes
   rmp ID...            remove pod sandboxes
@@ -89,13 +114,6 @@ void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
 }
 
-
-std::string Ago(int64_t unix_nanos) {
-  absl::Duration age = absl::Now() - absl::FromUnixNanos(unix_nanos);
-  if (age < absl::Minutes(1)) return absl::StrCat(absl::ToInt64Seconds(age), " seconds ago");
-  if (age < absl::Hours(1)) return absl::StrCat(absl::ToInt64Minutes(age), " minutes ago");
-  return absl::StrCat(absl::ToInt64Hours(age), " hours ago");
-}
 
 int Version() {
   grpc::ClientContext context;
@@ -146,7 +164,7 @@ int Pods() {
               "NAMESPACE", "ATTEMPT", "RUNTIME");
   for (const auto& pod : response.items()) {
     std::printf("%-13s  %-18s  %-8s  %-30s  %-20s  %-7u  %s\n", pod.id().substr(0, 13).c_str(),
-                Ago(pod.created_at()).c_str(),
+                converge::Ago(pod.created_at(), absl::Now()).c_str(),
                 pod.state() == runtime::v1::SANDBOX_READY ? "Ready" : "NotReady",
                 pod.metadata().name().c_str(), pod.metadata().namespace_().c_str(),
                 pod.metadata().attempt(),
@@ -236,11 +254,49 @@ int Dump() {
   return 0;
 }
 
+// Whether `token` is a flag that takes its value from the next argument
+// ("--tail 5"; not "--tail=5", and never a bool flag).
+bool TakesNextArgument(const std::string& token) {
+  if (token.size() < 2 || token[0] != '-' || token.find('=') != std::string::npos) return false;
+  const std::string name = token.substr(token[1] == '-' ? 2 : 1);
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return flag != nullptr && !flag->IsOfType<bool>();
+}
+
+// `exec ID CMD ARGS...`: the command's own options ("sh -c ...") are not
+// ours, so "--" (the end of our flags) goes right after ID unless the user
+// wrote it already. Flags may still come before ID.
+std::vector<std::string> ProtectExecCommand(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  int positional = 0;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& token = args[i];
+    if (token == "--") break;
+    if (token.size() > 1 && token[0] == '-') {
+      if (TakesNextArgument(token)) ++i;
+      continue;
+    }
+    ++positional;
+    if (positional == 1 && token != "exec") break;
+    if (positional == 2) {
+      if (i + 1 < args.size() && args[i + 1] != "--") args.insert(args.begin() + i + 1, "--");
+      break;
+    }
+  }
+  return args;
+}
+
+int FailStatus(const absl::Status& status) { return Fail(status.ToString()); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> protected_args = ProtectExecCommand(argc, argv);
+  std::vector<char*> raw_args;
+  for (std::string& arg : protected_args) raw_args.push_back(arg.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(raw_args.size()), raw_args.data());
   std::vector<std::string> args(positional.begin() + 1, positional.end());
   if (args.empty()) {
     std::fputs(kUsage, stderr);
@@ -259,6 +315,53 @@ int main(int argc, char** argv) {
     return ForEachId(rest, "remove", "removed", &RuntimeService::Stub::RemovePodSandbox);
   }
   if (command == "dump" && rest.empty()) return Dump();
+
+  const converge::ContainerCommandContext containers{
+      grpc::CreateChannel("unix://" + absl::GetFlag(FLAGS_socket), grpc::InsecureChannelCredentials()),
+      absl::GetFlag(FLAGS_timeout)};
+  const bool all = absl::GetFlag(FLAGS_a) || absl::GetFlag(FLAGS_all);
+  if (command == "ps" && rest.empty()) {
+    converge::PsOptions options;
+    options.all = all;
+    options.pod = absl::GetFlag(FLAGS_pod);
+    options.quiet = absl::GetFlag(FLAGS_quiet);
+    absl::Status status = converge::ListContainersCommand(containers, options);
+    return status.ok() ? 0 : FailStatus(status);
+  }
+  if (command == "inspect" && rest.size() == 1) {
+    absl::Status status = converge::InspectContainerCommand(containers, rest[0]);
+    return status.ok() ? 0 : FailStatus(status);
+  }
+  if (command == "logs" && rest.size() == 1) {
+    absl::Status status = converge::LogsCommand(
+        containers, rest[0], absl::GetFlag(FLAGS_f) || absl::GetFlag(FLAGS_follow),
+        absl::GetFlag(FLAGS_tail));
+    return status.ok() ? 0 : FailStatus(status);
+  }
+  if (command == "exec" && rest.size() >= 2) {
+    absl::StatusOr<int> exit_code = converge::ExecSyncCommand(
+        containers, rest[0], std::vector<std::string>(rest.begin() + 1, rest.end()));
+    if (!exit_code.ok()) return FailStatus(exit_code.status());
+    return *exit_code & 0xff;
+  }
+  if (command == "stop" && !rest.empty()) {
+    return converge::StopContainersCommand(containers, rest, absl::GetFlag(FLAGS_t)).ok() ? 0 : 1;
+  }
+  if (command == "rm" && !rest.empty()) {
+    return converge::RemoveContainersCommand(containers, rest).ok() ? 0 : 1;
+  }
+  if (command == "stats" && rest.size() <= 1) {
+    absl::Status status = converge::StatsCommand(containers, rest.empty() ? "" : rest[0], all);
+    return status.ok() ? 0 : FailStatus(status);
+  }
+  if (command == "create" && rest.size() == 3) {
+    absl::Status status = converge::CreateContainerCommand(containers, rest[0], rest[1], rest[2]);
+    return status.ok() ? 0 : FailStatus(status);
+  }
+  if (command == "start" && rest.size() == 1) {
+    absl::Status status = converge::StartContainerCommand(containers, rest[0]);
+    return status.ok() ? 0 : FailStatus(status);
+  }
 
   const converge::ImageCommandContext images{
       grpc::CreateChannel("unix://" + absl::GetFlag(FLAGS_socket), grpc::InsecureChannelCredentials()),

@@ -125,6 +125,9 @@ absl::StatusOr<config::DaemonConfig> ResolveDaemonConfig(
   CONVERGE_RETURN_IF_ERROR(
       ValidateCleanAbsolutePath("registry_certs_dir", config.registry_certs_dir()));
   CONVERGE_RETURN_IF_ERROR(RegistryHostsOf(config).status());
+  if (!config.monitor_binary().empty()) {
+    CONVERGE_RETURN_IF_ERROR(ValidateCleanAbsolutePath("monitor_binary", config.monitor_binary()));
+  }
   return config;
 }
 

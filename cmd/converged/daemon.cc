@@ -1,6 +1,7 @@
 #include "cmd/converged/daemon.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,11 +27,13 @@
 #include "executors/cgroup/linux_cgroup.h"
 #include "executors/files/linux_sandbox_files.h"
 #include "executors/image/oci_image_executor.h"
+#include "executors/image/snapshot/linux_snapshotter.h"
 #include "executors/image/registry/http_registry.h"
 #include "executors/namespace/linux_namespace.h"
 #include "executors/network/cni/cni_network.h"
 #include "executors/network/loopback_network.h"
 #include "executors/network/pod_network.h"
+#include "executors/process/linux_process_executor.h"
 #include "grpcpp/grpcpp.h"
 #include "metrics/metrics.h"
 #include "metrics/process_metrics.h"
@@ -164,6 +167,21 @@ std::string LiveObservationsJson(const std::vector<LiveObservation>& observation
 
 }  // namespace
 
+// The configured monitor binary, or the converge-monitor beside this binary.
+absl::StatusOr<std::string> MonitorBinary(const config::DaemonConfig& config) {
+  if (!config.monitor_binary().empty()) return config.monitor_binary();
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return ErrnoError(error.value(), "readlink `/proc/self/exe`");
+  return (self.parent_path() / "converge-monitor").string();
+}
+
+absl::StatusOr<std::string> NodeHostname() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return ErrnoError(errno, "gethostname");
+  return std::string(name);
+}
+
 absl::Status RunDaemon(const config::DaemonConfig& config,
                        const std::function<void()>& wait_for_stop) {
   auto log = NamedLogger("daemon");
@@ -203,26 +221,6 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   log->info("cgroup driver={} version={} root={}", cgroups->Name(), cgroups->Version(),
             config.cgroup_root());
 
-  ReconcilerOptions options;
-  options.state_dir = config.state();
-  options.default_cgroup_parent = config.default_cgroup_parent();
-  options.boot_id = boot_id;
-  options.workers = config.workers();
-  options.resync_period = resync;
-  options.metrics = &registry;
-  CONVERGE_ASSIGN_OR_RETURN(
-      std::unique_ptr<Reconciler> reconciler,
-      Reconciler::Create(store.get(), Executors{&namespaces, cgroups.get(), &network, &files}, options,
-                         RealClock::Get()));
-  // Bound before any work starts: a taken metrics port stops the daemon
-  // before it has touched a pod or answered kubelet.
-  CONVERGE_ASSIGN_OR_RETURN(
-      std::unique_ptr<HttpEndpoint> endpoint,
-      HttpEndpoint::Start(config.metrics_address(), &registry, [&reconciler] {
-        return LiveObservationsJson(reconciler->ObserveLive());
-      }));
-  CONVERGE_RETURN_IF_ERROR(reconciler->Start());
-
   CONVERGE_ASSIGN_OR_RETURN(converge::registry::RegistryHosts registry_hosts,
                             RegistryHostsOf(config));
   converge::registry::ClientOptions client_options;
@@ -233,6 +231,37 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   converge::registry::HttpRegistry registry_client(registry_hosts, client_options);
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<OciImageExecutor> image_executor,
                             OciImageExecutor::Create(config.root() + "/images", &registry_client));
+  const std::string snapshots_dir = config.root() + "/snapshots";
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<LinuxSnapshotter> snapshots,
+                            LinuxSnapshotter::Create(snapshots_dir));
+  LinuxProcessExecutorOptions process_options;
+  CONVERGE_ASSIGN_OR_RETURN(process_options.monitor_binary, MonitorBinary(config));
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<LinuxProcessExecutor> processes,
+                            LinuxProcessExecutor::Create(process_options));
+
+  ReconcilerOptions options;
+  options.state_dir = config.state();
+  options.default_cgroup_parent = config.default_cgroup_parent();
+  options.boot_id = boot_id;
+  CONVERGE_ASSIGN_OR_RETURN(options.node_hostname, NodeHostname());
+  options.workers = config.workers();
+  options.resync_period = resync;
+  options.metrics = &registry;
+  Executors executors{&namespaces, cgroups.get(), &network, &files};
+  executors.processes = processes.get();
+  executors.snapshots = snapshots.get();
+  executors.images = image_executor.get();
+  CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<Reconciler> reconciler,
+                            Reconciler::Create(store.get(), executors, options, RealClock::Get()));
+  // Bound before any work starts: a taken metrics port stops the daemon
+  // before it has touched a pod or answered kubelet.
+  CONVERGE_ASSIGN_OR_RETURN(
+      std::unique_ptr<HttpEndpoint> endpoint,
+      HttpEndpoint::Start(config.metrics_address(), &registry, [&reconciler] {
+        return LiveObservationsJson(reconciler->ObserveLive());
+      }));
+  CONVERGE_RETURN_IF_ERROR(reconciler->Start());
+
   PullCredentials pull_credentials;
   ImageReconcilerOptions image_options;
   image_options.metrics = reconciler->metrics();
@@ -245,8 +274,12 @@ absl::Status RunDaemon(const config::DaemonConfig& config,
   RuntimeServiceOptions service_options;
   service_options.version = CONVERGE_VERSION;
   service_options.new_id = NewSandboxId;
-  TombstoneJanitor janitor(store.get());
+  service_options.containers = reconciler.get();
+  service_options.snapshots_dir = snapshots_dir;
   RuntimeServiceImpl runtime_service(store.get(), reconciler.get(), service_options);
+  TombstoneJanitor janitor(store.get(), [&runtime_service](const std::string& sandbox_id) {
+    runtime_service.PurgeContainerTombstones(sandbox_id);
+  });
   ImageServiceImpl image_service(store.get(), &pull_credentials, image_reconciler.get(),
                                  ImageServiceOptions());
   CONVERGE_ASSIGN_OR_RETURN(std::unique_ptr<CriMetricsInterceptorFactory> cri_metrics,

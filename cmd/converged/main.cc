@@ -37,6 +37,8 @@ ABSL_FLAG(std::string, insecure_registries, "",
           "HOST[:PORT][,...]: registries that may be reached over plain HTTP");
 ABSL_FLAG(std::string, registry_certs_dir, "/etc/converge/certs.d",
           "DIR/HOST[:PORT]/ca.crt is trusted beside the system CAs for that registry");
+ABSL_FLAG(std::string, monitor_binary, "",
+          "The converge-monitor binary; empty means the one beside converged");
 ABSL_FLAG(std::vector<std::string>, crash_at, {},
           "Testing only: crash points at which the daemon kills itself with SIGKILL");
 
@@ -60,6 +62,7 @@ std::map<std::string, std::string> ExplicitFlags(int argc, char** argv) {
       {"registry_mirrors", absl::GetFlag(FLAGS_registry_mirrors)},
       {"insecure_registries", absl::GetFlag(FLAGS_insecure_registries)},
       {"registry_certs_dir", absl::GetFlag(FLAGS_registry_certs_dir)},
+      {"monitor_binary", absl::GetFlag(FLAGS_monitor_binary)},
   };
   std::map<std::string, std::string> explicit_flags;
   for (int i = 1; i < argc; ++i) {

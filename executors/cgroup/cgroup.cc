@@ -49,4 +49,53 @@ absl::Status ValidateCgroupPath(const std::string& path) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string DeviceNumber(int64_t number) {
+  return number < 0 ? "*" : std::to_string(number);
+}
+
+}  // namespace
+
+std::string DeviceRule::ToString() const {
+  return absl::StrCat(std::string(1, type), " ", DeviceNumber(major), ":",
+                      DeviceNumber(minor), " ", access);
+}
+
+absl::Status ValidateDeviceRule(const DeviceRule& rule) {
+  auto invalid = [&rule](absl::string_view reason) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid device rule `", absl::CHexEscape(rule.ToString()),
+                     "`: ", reason));
+  };
+  if (rule.type != 'a' && rule.type != 'c' && rule.type != 'b') {
+    return invalid("type is not a, c or b");
+  }
+  if (rule.major < -1 || rule.minor < -1) {
+    return invalid("major and minor must be -1 (any) or >= 0");
+  }
+  if (rule.access.empty() || rule.access.size() > 3 ||
+      rule.access.find_first_not_of("rwm") != std::string::npos) {
+    return invalid("access must be a non-empty subset of `rwm`");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<DeviceRule> DefaultDeviceRules() {
+  return {
+      {true, 'c', -1, -1, "m"},     // mknod of any char device
+      {true, 'b', -1, -1, "m"},     // mknod of any block device
+      {true, 'c', 1, 3, "rwm"},     // /dev/null
+      {true, 'c', 1, 5, "rwm"},     // /dev/zero
+      {true, 'c', 1, 7, "rwm"},     // /dev/full
+      {true, 'c', 5, 0, "rwm"},     // /dev/tty
+      {true, 'c', 1, 8, "rwm"},     // /dev/random
+      {true, 'c', 1, 9, "rwm"},     // /dev/urandom
+      {true, 'c', 5, 1, "rwm"},     // /dev/console
+      {true, 'c', 136, -1, "rwm"},  // /dev/pts/*
+      {true, 'c', 5, 2, "rwm"},     // /dev/ptmx
+      {true, 'c', 10, 200, "rwm"},  // /dev/net/tun
+  };
+}
+
 }  // namespace converge

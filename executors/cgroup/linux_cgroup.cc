@@ -6,16 +6,23 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <climits>
 #include <cstdlib>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "executors/cgroup/cgroup_backend.h"
+#include "executors/cgroup/cgroup_files.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -23,172 +30,76 @@
 
 namespace converge {
 
-// The version-specific behaviour, as a table of plain functions (crun's
-// libcrun_cgroup_manager). Per-container limits, stats and kill-all will be
-// further entries here.
-struct CgroupBackend {
-  int version;
-  // Lists the hierarchies the driver manages under `mount_root`.
-  absl::StatusOr<std::vector<CgroupHierarchy>> (*discover)(
-      const std::string& mount_root);
-  // Readies `dir` (child of `parent` in `hierarchy`) once Create has made
-  // (`made`) or found it. `leaf`: it is the requested cgroup, which will hold
-  // processes, rather than one of its ancestors.
-  absl::Status (*prepare)(const CgroupHierarchy& hierarchy,
-                          const std::string& parent, const std::string& dir,
-                          bool made, bool leaf);
-};
-
-namespace {
-
-spdlog::logger& Log() {
+spdlog::logger& CgroupLog() {
   static const std::shared_ptr<spdlog::logger> logger = NamedLogger("cgroup");
   return *logger;
 }
+
+std::optional<std::string> ControllerDir(const CgroupLayout& layout,
+                                         absl::string_view controller,
+                                         const std::string& path) {
+  for (const CgroupHierarchy& hierarchy : layout.hierarchies) {
+    if (hierarchy.HasController(controller)) {
+      return hierarchy.mount_point + path;
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Status PollUntil(const std::function<absl::StatusOr<bool>()>& done,
+                       absl::Time deadline, absl::string_view what) {
+  const absl::Time start = absl::Now();
+  absl::Duration sleep = absl::Milliseconds(1);
+  for (;;) {
+    CONVERGE_ASSIGN_OR_RETURN(bool finished, done());
+    if (finished) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, " did not finish within ",
+                       absl::FormatDuration(deadline - start)));
+    }
+    absl::SleepFor(sleep);
+    sleep = std::min(sleep * 2, absl::Milliseconds(20));
+  }
+}
+
+absl::Status ReadValue(const std::string& file, std::optional<uint64_t>* out) {
+  CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> text,
+                            ReadFileIfExists(file));
+  if (!text) return absl::OkStatus();
+  CONVERGE_ASSIGN_OR_RETURN(*out, ParseSingleValue(*text, file));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::map<std::string, uint64_t>>> ReadKeyed(
+    const std::string& file) {
+  CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> text,
+                            ReadFileIfExists(file));
+  if (!text) return std::optional<std::map<std::string, uint64_t>>();
+  return std::optional<std::map<std::string, uint64_t>>(ParseFlatKeyed(*text));
+}
+
+void CopyKey(const std::optional<std::map<std::string, uint64_t>>& keyed,
+             const std::string& key, std::optional<uint64_t>* out,
+             uint64_t scale) {
+  if (!keyed) return;
+  auto it = keyed->find(key);
+  if (it != keyed->end()) *out = it->second * scale;
+}
+
+namespace {
+
+// How long KillAll waits for a freeze or a thaw.
+constexpr absl::Duration kFreezeTimeout = absl::Seconds(5);
+// Signalling rounds without a freezer (v1 without a freezer hierarchy).
+constexpr int kUnfrozenKillRounds = 5;
+// Listings while frozen, until one finds no new process.
+constexpr int kFrozenSignalRounds = 10;
 
 absl::Status WithCode(absl::StatusCode code, const absl::Status& status,
                       absl::string_view detail = "") {
   return absl::Status(code, absl::StrCat(status.message(), detail));
 }
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "open `", path, "`");
-  std::string content;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status status = ErrnoError(errno, "read `", path, "`");
-      close(fd);
-      return status;
-    }
-    if (n == 0) break;
-    content.append(buffer, static_cast<size_t>(n));
-  }
-  if (close(fd) != 0) return ErrnoError(errno, "close `", path, "`");
-  return content;
-}
-
-// cgroup files take one value per write(2), so the value goes in one call.
-absl::Status WriteFile(const std::string& path, absl::string_view value) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "open `", path, "`");
-  ssize_t n;
-  do {
-    n = write(fd, value.data(), value.size());
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    absl::Status status =
-        ErrnoError(errno, "write `", value, "` to `", path, "`");
-    close(fd);
-    return status;
-  }
-  if (static_cast<size_t>(n) != value.size()) {
-    close(fd);
-    return absl::InternalError(
-        absl::StrCat("short write to `", path, "`: ", n, " of ", value.size()));
-  }
-  if (close(fd) != 0) return ErrnoError(errno, "close `", path, "`");
-  return absl::OkStatus();
-}
-
-// mkdir that accepts an existing directory. Returns whether it made `dir`.
-absl::StatusOr<bool> MakeDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0755) == 0) return true;
-  int err = errno;
-  if (err == ENOTDIR) {
-    return WithCode(absl::StatusCode::kInvalidArgument,
-                    ErrnoError(err, "mkdir `", dir, "`"),
-                    " (a parent is a control file, not a cgroup)");
-  }
-  if (err != EEXIST) return ErrnoError(err, "mkdir `", dir, "`");
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0) return ErrnoError(errno, "stat `", dir, "`");
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("`", dir, "` exists and is a control file, not a cgroup"));
-  }
-  return false;
-}
-
-// ---- v1: one hierarchy per (group of) controller(s) ----
-
-absl::StatusOr<std::vector<CgroupHierarchy>> DiscoverV1(
-    const std::string& mount_root) {
-  CONVERGE_ASSIGN_OR_RETURN(std::string mountinfo,
-                            ReadFile("/proc/self/mountinfo"));
-  CONVERGE_ASSIGN_OR_RETURN(std::vector<CgroupHierarchy> hierarchies,
-                            FindV1Hierarchies(mountinfo, mount_root));
-  if (hierarchies.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no cgroup v1 hierarchy is mounted at or below `", mount_root, "`"));
-  }
-  return hierarchies;
-}
-
-absl::Status PrepareV1(const CgroupHierarchy& hierarchy,
-                       const std::string& parent, const std::string& dir,
-                       bool /*made*/, bool /*leaf*/) {
-  if (!hierarchy.HasController("cpuset")) return absl::OkStatus();
-  // A new v1 cpuset has empty cpus and mems (unless clone_children is set) and
-  // the kernel refuses tasks in it, so inherit the parent's, as runc and crun
-  // do. Only empty values are filled: configured cgroups keep theirs, and a
-  // Create retried after a failure here finishes the job.
-  for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
-    const std::string own = absl::StrCat(dir, "/", file);
-    CONVERGE_ASSIGN_OR_RETURN(std::string value, ReadFile(own));
-    if (!absl::StripAsciiWhitespace(value).empty()) continue;
-    CONVERGE_ASSIGN_OR_RETURN(std::string inherited,
-                              ReadFile(absl::StrCat(parent, "/", file)));
-    CONVERGE_RETURN_IF_ERROR(
-        WriteFile(own, absl::StripAsciiWhitespace(inherited)));
-  }
-  return absl::OkStatus();
-}
-
-// ---- v2: the unified tree ----
-
-absl::StatusOr<std::vector<CgroupHierarchy>> DiscoverV2(
-    const std::string& mount_root) {
-  CONVERGE_ASSIGN_OR_RETURN(
-      std::string controllers,
-      ReadFile(absl::StrCat(mount_root, "/cgroup.controllers")));
-  return std::vector<CgroupHierarchy>{
-      {mount_root,
-       absl::StrSplit(controllers, absl::ByAnyChar(" \n"), absl::SkipEmpty())}};
-}
-
-absl::Status PrepareV2(const CgroupHierarchy& /*hierarchy*/,
-                       const std::string& /*parent*/, const std::string& dir,
-                       bool made, bool leaf) {
-  // Delegation is best-effort: a cgroup without controllers still groups
-  // processes, which is all Create promises today.
-  if (!made || leaf) return absl::OkStatus();
-  absl::StatusOr<std::string> available =
-      ReadFile(absl::StrCat(dir, "/cgroup.controllers"));
-  if (!available.ok()) {
-    Log().warn("enabling controllers skipped dir={} error={}", dir,
-               available.status().ToString());
-    return absl::OkStatus();
-  }
-  // One write per controller so that one refusal does not cost the others.
-  for (absl::string_view controller :
-       absl::StrSplit(*available, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
-    absl::Status status =
-        WriteFile(absl::StrCat(dir, "/cgroup.subtree_control"),
-                  absl::StrCat("+", controller));
-    if (!status.ok()) {
-      Log().warn("enabling controller failed dir={} controller={} error={}",
-                 dir, std::string(controller), status.ToString());
-    }
-  }
-  return absl::OkStatus();
-}
-
-constexpr CgroupBackend kV1Backend = {1, &DiscoverV1, &PrepareV1};
-constexpr CgroupBackend kV2Backend = {2, &DiscoverV2, &PrepareV2};
 
 // Resolves `mount_root` and picks its backend from the filesystem magic.
 absl::StatusOr<std::pair<const CgroupBackend*, std::string>> SelectBackend(
@@ -245,7 +156,7 @@ LinuxCgroupDriver::CreateCgroupDriver(const std::string& mount_root) {
     names.push_back(absl::StrCat(h.mount_point, "(",
                                  absl::StrJoin(h.controllers, ","), ")"));
   }
-  Log().info("cgroup driver ready driver={} version={} hierarchies={}",
+  CgroupLog().info("cgroup driver ready driver={} version={} hierarchies={}",
              kCgroupfsDriverName, layout.version, absl::StrJoin(names, " "));
   return std::unique_ptr<CgroupDriver>(
       new LinuxCgroupDriver(backend, std::move(layout)));
@@ -317,10 +228,174 @@ absl::StatusOr<bool> LinuxCgroupDriver::Exists(const std::string& path) {
                     path, "`");
   }
   if (present != 0 && present != layout_.hierarchies.size()) {
-    Log().debug("cgroup partly present path={} present_in={} of={}", path,
+    CgroupLog().debug("cgroup partly present path={} present_in={} of={}", path,
                 present, layout_.hierarchies.size());
   }
   return present == layout_.hierarchies.size();
+}
+
+absl::Status LinuxCgroupDriver::CheckExists(const std::string& path) const {
+  CONVERGE_RETURN_IF_ERROR(ValidateCgroupPath(path));
+  for (const CgroupHierarchy& hierarchy : layout_.hierarchies) {
+    const std::string dir = hierarchy.mount_point + path;
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    if (errno == ENOENT || errno == ENOTDIR || errno == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("cgroup `", path, "` does not exist (no `", dir, "`)"));
+    }
+    return ErrnoError(errno, "stat `", dir, "`");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LinuxCgroupDriver::SetResources(const std::string& path,
+                                             const CgroupResources& resources) {
+  for (const auto& [size, limit] : resources.hugepage_limits) {
+    CONVERGE_RETURN_IF_ERROR(ValidateHugepageSize(size));
+  }
+  for (const std::optional<std::string>* cpuset :
+       {&resources.cpuset_cpus, &resources.cpuset_mems}) {
+    if (*cpuset && (*cpuset)->find_first_not_of("0123456789,-") !=
+                       std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid cpuset list `", absl::CHexEscape(**cpuset),
+                       "`: want e.g. `0-3,6`"));
+    }
+  }
+  CONVERGE_RETURN_IF_ERROR(CheckExists(path));
+  return Annotate(backend_->set_resources(layout_, path, resources),
+                  "set resources of cgroup `", path, "`");
+}
+
+absl::StatusOr<CgroupStats> LinuxCgroupDriver::Stats(const std::string& path) {
+  CONVERGE_RETURN_IF_ERROR(CheckExists(path));
+  CgroupStats stats;
+  stats.timestamp = absl::Now();
+  CONVERGE_RETURN_IF_ERROR(Annotate(backend_->stats(layout_, path, &stats),
+                                    "stats of cgroup `", path, "`"));
+  return stats;
+}
+
+absl::StatusOr<std::vector<std::string>> LinuxCgroupDriver::ProcsFiles(
+    const std::string& path) {
+  CONVERGE_RETURN_IF_ERROR(ValidateCgroupPath(path));
+  std::vector<std::string> files;
+  for (const CgroupHierarchy& hierarchy : layout_.hierarchies) {
+    files.push_back(hierarchy.mount_point + path + "/cgroup.procs");
+  }
+  return files;
+}
+
+absl::StatusOr<std::vector<pid_t>> LinuxCgroupDriver::Pids(
+    const std::string& path) {
+  CONVERGE_RETURN_IF_ERROR(CheckExists(path));
+  absl::StatusOr<std::vector<pid_t>> pids = CollectPids(path);
+  if (!pids.ok()) {
+    return Annotate(pids.status(), "list processes of cgroup `", path, "`");
+  }
+  return pids;
+}
+
+absl::StatusOr<std::vector<pid_t>> LinuxCgroupDriver::CollectPids(
+    const std::string& path) const {
+  // Every hierarchy, since a process may have joined only some (an
+  // interrupted join); a cgroup removed while we walk just has no pids.
+  std::set<pid_t> pids;
+  for (const CgroupHierarchy& hierarchy : layout_.hierarchies) {
+    std::vector<std::string> pending = {hierarchy.mount_point + path};
+    while (!pending.empty()) {
+      const std::string dir = std::move(pending.back());
+      pending.pop_back();
+      const std::string file = dir + "/cgroup.procs";
+      CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> text,
+                                ReadFileIfExists(file));
+      if (!text) continue;
+      CONVERGE_ASSIGN_OR_RETURN(std::vector<pid_t> listed,
+                                ParsePidList(*text, file));
+      pids.insert(listed.begin(), listed.end());
+      CONVERGE_ASSIGN_OR_RETURN(std::vector<std::string> children,
+                                ChildDirs(dir));
+      for (std::string& child : children) pending.push_back(std::move(child));
+    }
+  }
+  return std::vector<pid_t>(pids.begin(), pids.end());
+}
+
+absl::StatusOr<size_t> LinuxCgroupDriver::SignalAll(
+    const std::string& path, int signal, std::set<pid_t>* signalled) const {
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<pid_t> pids, CollectPids(path));
+  absl::Status first_error;
+  size_t count = 0;
+  for (pid_t pid : pids) {
+    if (signalled != nullptr && !signalled->insert(pid).second) continue;
+    ++count;
+    if (kill(pid, signal) == 0 || errno == ESRCH) continue;
+    if (first_error.ok()) {
+      first_error = ErrnoError(errno, "kill(", pid, ", ", signal, ")");
+    }
+  }
+  CONVERGE_RETURN_IF_ERROR(first_error);
+  return count;
+}
+
+absl::Status LinuxCgroupDriver::KillAll(const std::string& path, int signal) {
+  if (signal <= 0 || signal >= NSIG) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid signal ", signal, " for cgroup `", path, "`"));
+  }
+  CONVERGE_RETURN_IF_ERROR(CheckExists(path));
+  return Annotate(KillAllExisting(path, signal), "signal ", signal,
+                  " to every process of cgroup `", path, "`");
+}
+
+absl::Status LinuxCgroupDriver::KillAllExisting(const std::string& path,
+                                                int signal) {
+  if (signal == SIGKILL) {
+    CONVERGE_ASSIGN_OR_RETURN(bool killed, backend_->kill_all(layout_, path));
+    if (killed) return absl::OkStatus();
+  }
+  // Frozen, nothing can fork between listing and signalling.
+  CONVERGE_ASSIGN_OR_RETURN(
+      bool frozen, backend_->set_frozen(layout_, path, true,
+                                        absl::Now() + kFreezeTimeout));
+  if (!frozen) {
+    CgroupLog().warn("no freezer: signalling in rounds, forks may escape "
+                     "path={} signal={}",
+                     path, signal);
+    const int rounds = signal == SIGKILL ? kUnfrozenKillRounds : 1;
+    for (int i = 0; i < rounds; ++i) {
+      CONVERGE_RETURN_IF_ERROR(SignalAll(path, signal, nullptr).status());
+    }
+    return absl::OkStatus();
+  }
+  // A fork that was in flight when the freeze completed can still add a
+  // (frozen) child after the listing: list again until nothing new shows up.
+  std::set<pid_t> seen;
+  absl::Status signalled;
+  for (int round = 0; round < kFrozenSignalRounds; ++round) {
+    absl::StatusOr<size_t> count = SignalAll(path, signal, &seen);
+    if (!count.ok()) {
+      signalled = count.status();
+      break;
+    }
+    if (round > 0 && *count == 0) break;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  absl::StatusOr<bool> thawed = backend_->set_frozen(
+      layout_, path, false, absl::Now() + kFreezeTimeout);
+  CONVERGE_RETURN_IF_ERROR(signalled);
+  return thawed.status();
+}
+
+absl::Status LinuxCgroupDriver::SetDevices(
+    const std::string& path, const std::vector<DeviceRule>& rules) {
+  for (const DeviceRule& rule : rules) {
+    CONVERGE_RETURN_IF_ERROR(ValidateDeviceRule(rule));
+  }
+  CONVERGE_RETURN_IF_ERROR(CheckExists(path));
+  return Annotate(backend_->set_devices(layout_, path, rules),
+                  "set device rules of cgroup `", path, "`");
 }
 
 }  // namespace converge

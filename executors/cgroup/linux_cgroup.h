@@ -23,11 +23,16 @@
 //       no-internal-processes rule they then cannot hold processes
 //       themselves: put processes in leaves only. Pre-existing cgroups (e.g.
 //       kubelet's pod cgroup, the mount root) are left as their owner set
-//       them.
+//       them. SetResources enables, in every ancestor from the mount root
+//       down, the controllers its limits need and the cgroup lacks.
+//   The per-version functions (limits, stats, freezing, cgroup.kill, device
+//   rules) live in cgroup_v1.cc and cgroup_v2.cc; linux_cgroup.cc holds
+//   what both share (pids, signalling, the kill-all sequence).
 #ifndef CONVERGE_EXECUTORS_CGROUP_LINUX_CGROUP_H_
 #define CONVERGE_EXECUTORS_CGROUP_LINUX_CGROUP_H_
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +75,15 @@ class LinuxCgroupDriver final : public CgroupDriver {
   absl::Status Create(const std::string& path) override;
   absl::Status Remove(const std::string& path) override;
   absl::StatusOr<bool> Exists(const std::string& path) override;
+  absl::Status SetResources(const std::string& path,
+                            const CgroupResources& resources) override;
+  absl::StatusOr<CgroupStats> Stats(const std::string& path) override;
+  absl::StatusOr<std::vector<std::string>> ProcsFiles(
+      const std::string& path) override;
+  absl::StatusOr<std::vector<pid_t>> Pids(const std::string& path) override;
+  absl::Status KillAll(const std::string& path, int signal) override;
+  absl::Status SetDevices(const std::string& path,
+                          const std::vector<DeviceRule>& rules) override;
 
   const CgroupLayout& layout() const { return layout_; }
 
@@ -77,6 +91,16 @@ class LinuxCgroupDriver final : public CgroupDriver {
   LinuxCgroupDriver(const CgroupBackend* backend, CgroupLayout layout);
 
   absl::Status CreateValidated(const std::string& path);
+  // OK if `path` is valid and a cgroup in every hierarchy, else
+  // INVALID_ARGUMENT / NOT_FOUND.
+  absl::Status CheckExists(const std::string& path) const;
+  absl::StatusOr<std::vector<pid_t>> CollectPids(const std::string& path) const;
+  // Signals every pid CollectPids finds that is not yet in `*signalled`
+  // (when given; then adds it) and returns how many it signalled. ESRCH is
+  // fine.
+  absl::StatusOr<size_t> SignalAll(const std::string& path, int signal,
+                                   std::set<pid_t>* signalled) const;
+  absl::Status KillAllExisting(const std::string& path, int signal);
 
   // Immutable after construction, hence no lock: every method may run on any
   // thread concurrently.

@@ -29,6 +29,9 @@ class UniqueFd {
   bool valid() const { return fd_ >= 0; }
   int get() const { return fd_; }
 
+  // Gives up ownership: the caller closes the returned fd.
+  int Release() { return std::exchange(fd_, -1); }
+
   void Reset(int fd = -1) {
     // close(2) errors on a read-only fd carry no information worth acting on.
     if (fd_ >= 0) ::close(fd_);

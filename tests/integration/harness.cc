@@ -279,6 +279,106 @@ absl::StatusOr<std::string> TestDaemon::RunPod(const runtime::v1::PodSandboxConf
   return response.pod_sandbox_id();
 }
 
+absl::StatusOr<std::string> TestDaemon::CreateContainer(
+    const std::string& pod_id, const runtime::v1::ContainerConfig& config,
+    const runtime::v1::PodSandboxConfig& pod_config, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  runtime::v1::CreateContainerRequest request;
+  request.set_pod_sandbox_id(pod_id);
+  *request.mutable_config() = config;
+  *request.mutable_sandbox_config() = pod_config;
+  runtime::v1::CreateContainerResponse response;
+  absl::Status status = FromGrpc(stub_->CreateContainer(&context, request, &response));
+  if (!status.ok()) return status;
+  return response.container_id();
+}
+
+absl::Status TestDaemon::StartContainer(const std::string& id, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  runtime::v1::StartContainerRequest request;
+  request.set_container_id(id);
+  runtime::v1::StartContainerResponse response;
+  return FromGrpc(stub_->StartContainer(&context, request, &response));
+}
+
+absl::Status TestDaemon::StopContainer(const std::string& id, int64_t grace_seconds,
+                                       absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  runtime::v1::StopContainerRequest request;
+  request.set_container_id(id);
+  request.set_timeout(grace_seconds);
+  runtime::v1::StopContainerResponse response;
+  return FromGrpc(stub_->StopContainer(&context, request, &response));
+}
+
+absl::Status TestDaemon::RemoveContainer(const std::string& id, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  runtime::v1::RemoveContainerRequest request;
+  request.set_container_id(id);
+  runtime::v1::RemoveContainerResponse response;
+  return FromGrpc(stub_->RemoveContainer(&context, request, &response));
+}
+
+absl::StatusOr<runtime::v1::ContainerStatusResponse> TestDaemon::ContainerStatus(
+    const std::string& id, bool verbose) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  runtime::v1::ContainerStatusRequest request;
+  request.set_container_id(id);
+  request.set_verbose(verbose);
+  runtime::v1::ContainerStatusResponse response;
+  absl::Status status = FromGrpc(stub_->ContainerStatus(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<runtime::v1::ExecSyncResponse> TestDaemon::ExecSync(
+    const std::string& id, const std::vector<std::string>& cmd, int64_t timeout_seconds) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(timeout_seconds + 30)));
+  runtime::v1::ExecSyncRequest request;
+  request.set_container_id(id);
+  for (const std::string& arg : cmd) request.add_cmd(arg);
+  request.set_timeout(timeout_seconds);
+  runtime::v1::ExecSyncResponse response;
+  absl::Status status = FromGrpc(stub_->ExecSync(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<runtime::v1::ContainerStatus> TestDaemon::AwaitContainerState(
+    const std::string& id, runtime::v1::ContainerState state, absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<runtime::v1::ContainerStatusResponse> status = ContainerStatus(id);
+    if (status.ok() && status->status().state() == state) return status->status();
+    if (absl::Now() > give_up) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "container ", id, " not in state ", runtime::v1::ContainerState_Name(state), ": ",
+          status.ok() ? runtime::v1::ContainerState_Name(status->status().state())
+                      : status.status().ToString()));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+absl::StatusOr<std::string> TestDaemon::PullImage(const std::string& image,
+                                                  absl::Duration timeout) {
+  auto images = runtime::v1::ImageService::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  runtime::v1::PullImageRequest request;
+  request.mutable_image()->set_image(image);
+  runtime::v1::PullImageResponse response;
+  absl::Status status = FromGrpc(images->PullImage(&context, request, &response));
+  if (!status.ok()) return status;
+  return response.image_ref();
+}
+
 absl::Status TestDaemon::StopPod(const std::string& id, absl::Duration timeout) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -366,6 +466,13 @@ TestEnv::~TestEnv() {
   // Ids first: the daemons are what remembers them.
   const std::set<std::string> ids = OurIds();
   daemons_.clear();  // kill -9 whatever still runs
+  // Monitors and containers outlive daemons by design; a test's end is theirs.
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::string> processes = ProcessesOfOurs();
+    if (processes.empty()) break;
+    for (const std::string& process : processes) kill(std::stoi(process), SIGKILL);
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   std::vector<std::string> mounts = MountsUnder(base_dir_);
   // Deepest first, so pins go before the pin root they sit on.
   std::sort(mounts.begin(), mounts.end(),
@@ -467,7 +574,35 @@ std::vector<std::string> TestEnv::Leaks() const {
     leaks.push_back(absl::StrCat("veth ", veth, " on ", bridge_));
   }
   for (const std::string& rule : NatRulesOfOurs()) leaks.push_back("nat " + rule);
+  for (const std::string& process : ProcessesOfOurs()) leaks.push_back("process " + process);
+  for (const char* kind : {"containers", "pods"}) {
+    std::error_code ignored;
+    for (const auto& daemon : daemons_) {
+      for (const auto& entry : fs::directory_iterator(daemon->state() + "/" + kind, ignored)) {
+        leaks.push_back(absl::StrCat(kind, " state ", entry.path().string()));
+      }
+    }
+  }
   return leaks;
+}
+
+std::vector<std::string> TestEnv::ProcessesOfOurs() const {
+  std::vector<std::string> out;
+  std::error_code error;
+  std::set<std::string> daemon_pids;
+  for (const auto& entry : fs::directory_iterator("/proc", error)) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::string cmdline = ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    const std::string cgroups = ReadFile(absl::StrCat("/proc/", pid, "/cgroup"));
+    // The daemons themselves are not leaks while they run.
+    if (absl::StrContains(cmdline, "converged ")) continue;
+    if (absl::StrContains(cmdline, base_dir_) || absl::StrContains(cgroups, cgroup_parent_ + "/")) {
+      out.push_back(absl::StrCat(pid, " ", cmdline));
+    }
+  }
+  return out;
 }
 
 }  // namespace converge::testing

@@ -53,6 +53,7 @@ class TestDaemon {
   // Waits for the process to exit by itself; returns its wait status.
   int WaitExit(absl::Duration timeout);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   const std::string& socket() const { return socket_; }
   const std::string& root() const { return root_; }
@@ -70,6 +71,28 @@ class TestDaemon {
                                                                   bool verbose = false);
   absl::StatusOr<std::vector<runtime::v1::PodSandbox>> ListPods(
       const runtime::v1::PodSandboxFilter& filter = {});
+  // Containers, each call with a deadline.
+  absl::StatusOr<std::string> CreateContainer(const std::string& pod_id,
+                                              const runtime::v1::ContainerConfig& config,
+                                              const runtime::v1::PodSandboxConfig& pod_config,
+                                              absl::Duration timeout = absl::Seconds(60));
+  absl::Status StartContainer(const std::string& id, absl::Duration timeout = absl::Seconds(60));
+  absl::Status StopContainer(const std::string& id, int64_t grace_seconds,
+                             absl::Duration timeout = absl::Seconds(60));
+  absl::Status RemoveContainer(const std::string& id, absl::Duration timeout = absl::Seconds(60));
+  absl::StatusOr<runtime::v1::ContainerStatusResponse> ContainerStatus(const std::string& id,
+                                                                       bool verbose = false);
+  absl::StatusOr<runtime::v1::ExecSyncResponse> ExecSync(const std::string& id,
+                                                         const std::vector<std::string>& cmd,
+                                                         int64_t timeout_seconds = 10);
+  // Polls ContainerStatus until the container is in `state`.
+  absl::StatusOr<runtime::v1::ContainerStatus> AwaitContainerState(
+      const std::string& id, runtime::v1::ContainerState state,
+      absl::Duration timeout = absl::Seconds(30));
+  // Pulls `image` through this daemon's ImageService.
+  absl::StatusOr<std::string> PullImage(const std::string& image,
+                                        absl::Duration timeout = absl::Seconds(120));
+
   // CRI Status: the NetworkReady condition (status, message).
   absl::StatusOr<runtime::v1::RuntimeCondition> NetworkCondition();
 
@@ -151,6 +174,10 @@ class TestEnv {
   // ours (see NatRulesOfOurs). Empty when clean. (net.ipv4.ip_forward is
   // restored by the last ~TestEnv alive on the host and checked there.)
   std::vector<std::string> Leaks() const;
+
+  // Processes whose command line mentions base_dir() (pod monitors) or that
+  // sit in a cgroup below cgroup_parent(): "pid cmdline".
+  std::vector<std::string> ProcessesOfOurs() const;
 
   // Mount points below base_dir() (from /proc/self/mountinfo).
   std::vector<std::string> MountsUnder(const std::string& dir) const;

@@ -1,5 +1,6 @@
 #include "executors/cgroup/testing/fake_cgroup.h"
 
+#include <csignal>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,8 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Pair;
 using Op = FakeCgroupDriver::Op;
 
 TEST(FakeCgroupDriver, CreateMakesParentsAndRemoveTakesOnlyTheLeaf) {
@@ -86,6 +89,78 @@ TEST(FakeCgroupDriver, ConcurrentCallsAreSafe) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(cgroups.calls().size(), 800u);
   EXPECT_THAT(cgroups.cgroups(), ElementsAre("/pod"));
+}
+
+TEST(FakeCgroupDriver, SetResourcesMergesFieldsOfSuccessiveCalls) {
+  FakeCgroupDriver cgroups;
+  CgroupResources limits;
+  limits.cpu_shares = 512;
+  limits.memory_limit_bytes = 1 << 20;
+  limits.hugepage_limits["2MB"] = 4 << 20;
+  EXPECT_EQ(cgroups.SetResources("/a", limits).code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(cgroups.Create("/a").ok());
+  ASSERT_TRUE(cgroups.SetResources("/a", limits).ok());
+  CgroupResources update;
+  update.memory_limit_bytes = 2 << 20;
+  ASSERT_TRUE(cgroups.SetResources("/a", update).ok());
+  CgroupResources kept = cgroups.resources("/a");
+  EXPECT_EQ(kept.cpu_shares, 512u);
+  EXPECT_EQ(kept.memory_limit_bytes, 2 << 20);
+  EXPECT_EQ(kept.hugepage_limits["2MB"], 4u << 20);
+  EXPECT_FALSE(kept.pids_limit.has_value());
+}
+
+TEST(FakeCgroupDriver, StatsPidsAndKillAll) {
+  FakeCgroupDriver cgroups;
+  ASSERT_TRUE(cgroups.Create("/pod/c1/sub").ok());
+  CgroupStats stats;
+  stats.memory_usage_bytes = 4096;
+  stats.oom_kill_count = 1;
+  cgroups.SetStats("/pod/c1", stats);
+  auto got = cgroups.Stats("/pod/c1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->memory_usage_bytes, 4096u);
+  EXPECT_EQ(got->oom_kill_count, 1u);
+  EXPECT_FALSE(got->pids_current.has_value());
+
+  cgroups.SetPids("/pod/c1", {7, 3});
+  cgroups.SetPids("/pod/c1/sub", {5});
+  EXPECT_THAT(cgroups.Pids("/pod/c1").value(), ElementsAre(3, 5, 7));
+  EXPECT_EQ(cgroups.Remove("/pod/c1/sub").code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(cgroups.KillAll("/pod/c1", SIGTERM).ok());
+  EXPECT_THAT(cgroups.Pids("/pod/c1").value(), ElementsAre(3, 5, 7));
+  ASSERT_TRUE(cgroups.KillAll("/pod/c1", SIGKILL).ok());
+  EXPECT_THAT(cgroups.Pids("/pod/c1").value(), IsEmpty());
+  EXPECT_THAT(cgroups.kills(), ElementsAre(Pair("/pod/c1", SIGTERM),
+                                           Pair("/pod/c1", SIGKILL)));
+  EXPECT_TRUE(cgroups.Remove("/pod/c1/sub").ok());
+  EXPECT_THAT(cgroups.ProcsFiles("/pod/c1").value(),
+              ElementsAre("/fake/cgroup/pod/c1/cgroup.procs"));
+  EXPECT_EQ(cgroups.Stats("/nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(FakeCgroupDriver, DevicesAndInjectedErrorsOfNewOps) {
+  FakeCgroupDriver cgroups(/*version=*/1);
+  ASSERT_TRUE(cgroups.Create("/c").ok());
+  EXPECT_FALSE(cgroups.devices("/c").has_value());
+  ASSERT_TRUE(cgroups.SetDevices("/c", DefaultDeviceRules()).ok());
+  EXPECT_EQ(cgroups.devices("/c"), DefaultDeviceRules());
+  EXPECT_EQ(cgroups.SetDevices("/c", {{true, 'x', 1, 3, "rwm"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  cgroups.InjectError(Op::kKillAll, absl::DeadlineExceededError("freeze"));
+  cgroups.InjectError(Op::kStats, absl::InternalError("read"));
+  EXPECT_EQ(cgroups.KillAll("/c", SIGKILL).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(cgroups.kills(), IsEmpty());
+  EXPECT_EQ(cgroups.Stats("/c").status().code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(cgroups.KillAll("/c", SIGKILL).ok());
+  EXPECT_THAT(cgroups.calls(),
+              ElementsAre("create /c", "set_devices /c", "set_devices /c",
+                          "kill_all /c 9", "stats /c", "kill_all /c 9"));
 }
 
 }  // namespace

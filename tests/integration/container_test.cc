@@ -374,10 +374,11 @@ TEST_F(ContainerTest, MountsWithEachPropagationMode) {
     fs::create_directories(host + "/" + dir);
   }
   std::ofstream(host + "/ro/file") << "data";
-  // A bidirectional mount needs a shared source.
-  ASSERT_EQ(mount((host + "/shared").c_str(), (host + "/shared").c_str(), nullptr, MS_BIND, nullptr), 0);
-  host_mounts_.push_back(host + "/shared");
-  ASSERT_EQ(mount(nullptr, (host + "/shared").c_str(), nullptr, MS_SHARED, nullptr), 0);
+  // Propagation needs a shared source, as kubelet's directories are on a
+  // systemd host (this one's / is private).
+  ASSERT_EQ(mount(host.c_str(), host.c_str(), nullptr, MS_BIND, nullptr), 0);
+  host_mounts_.push_back(host);
+  ASSERT_EQ(mount(nullptr, host.c_str(), nullptr, MS_SHARED, nullptr), 0);
   ContainerConfig config = Config("app", {"sleep", "3600"});
   config.mutable_linux()->mutable_security_context()->set_privileged(true);
   auto add = [&](const std::string& dir, bool readonly, runtime::v1::MountPropagation propagation) {
@@ -417,7 +418,9 @@ TEST_F(ContainerTest, MountsWithEachPropagationMode) {
   Exec(id, {"sh", "-c", "mkdir -p /mnt/shared/sub && mount -t tmpfs tmpfs /mnt/shared/sub && "
                         "echo back > /mnt/shared/sub/marker"}, &code);
   EXPECT_EQ(code, 0);
-  EXPECT_EQ(ReadFile(host + "/shared/sub/marker"), "back\n");
+  EXPECT_EQ(ReadFile(host + "/shared/sub/marker"), "back\n")
+      << "container mounts:\n" << Exec(id, {"cat", "/proc/self/mountinfo"})
+      << "host mounts:\n" << ReadFile("/proc/self/mountinfo");
   host_mounts_.push_back(host + "/shared/sub");
   ASSERT_OK_STATUS(daemon_->StopContainer(id, 0));
   ASSERT_OK_STATUS(daemon_->RemoveContainer(id));

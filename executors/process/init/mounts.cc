@@ -401,10 +401,16 @@ absl::StatusOr<UniqueFd> SetUpRootfs(const ContainerSpec& spec) {
   // pivot_root(".", ".") stacks the old root on top of the new one; detaching
   // it (after making it a slave so the unmount cannot propagate to the host)
   // leaves the new root alone, with no directory for the old one (runc's way).
+  // The slave step goes through a directory of the old root: "." would name
+  // the new root (a lookup of "." crosses no mount) and turn the container's
+  // own shared mounts into slaves.
+  UniqueFd old_root(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!old_root.valid()) return ErrnoError(errno, "open the old root `/`");
   if (fchdir(root.get()) != 0) return ErrnoError(errno, "chdir `", rootfs, "`");
   if (syscall(SYS_pivot_root, ".", ".") != 0) {
     return ErrnoError(errno, "pivot_root `", rootfs, "`");
   }
+  if (fchdir(old_root.get()) != 0) return ErrnoError(errno, "chdir to the old root");
   if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
     return ErrnoError(errno, "make the old root a slave");
   }

@@ -117,6 +117,31 @@ std::pair<std::optional<ContainerRecord>, bool> RuntimeServiceImpl::AwaitContain
   return {ContainerOf(*holder, container_id), finished};
 }
 
+absl::Status RuntimeServiceImpl::AwaitGeneration(const grpc::ServerContext* context,
+                                                 const std::string& sandbox_id,
+                                                 const std::string& id, int64_t generation,
+                                                 absl::string_view goal, bool gone_is_ok) const {
+  SandboxRecord holder;
+  auto [container, done] = AwaitContainer(
+      context, sandbox_id, id,
+      [&](const std::optional<ContainerRecord>& c) {
+        return !c || !c->desired || ContainerObserved(*c, generation) ||
+               !ContainerAttemptError(*c, generation).ok();
+      },
+      &holder);
+  if (!done) return Unfinished(holder, absl::StrCat("done ", goal));
+  if (!container || !container->desired) {
+    return gone_is_ok ? absl::OkStatus()
+                      : absl::AbortedError("the container was removed meanwhile");
+  }
+  absl::Status failed = ContainerAttemptError(*container, generation);
+  if (!failed.ok()) return failed;
+  if (!ContainerObserved(*container, generation)) {
+    return absl::AbortedError("the container was removed meanwhile");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> RuntimeServiceImpl::UpdateContainer(
     const std::string& sandbox_id, const std::string& container_id,
     const std::function<absl::StatusOr<bool>(const SandboxRecord&, ContainerDesired*)>& change) {
@@ -161,6 +186,7 @@ grpc::Status RuntimeServiceImpl::CreateContainer(grpc::ServerContext* context,
                                                  runtime::v1::CreateContainerResponse* response) {
   absl::Status valid = ValidateCreateContainer(*request);
   if (valid.ok()) valid = CheckMountSources(request->config());
+  if (valid.ok()) valid = CheckSeccompProfile(request->config());
   if (!valid.ok()) return ToGrpcStatus(valid);
   auto resolved = Resolve(request->pod_sandbox_id());
   if (!resolved.ok()) return ToGrpcStatus(resolved.status());
@@ -236,21 +262,9 @@ grpc::Status RuntimeServiceImpl::CreateContainer(grpc::ServerContext* context,
     }
   }
 
-  SandboxRecord holder;
-  auto [container, done] = AwaitContainer(
-      context, sandbox_id, id,
-      [&](const std::optional<ContainerRecord>& c) {
-        return !c || !c->desired || ContainerObserved(*c, generation) ||
-               !ContainerAttemptError(*c, generation).ok();
-      },
-      &holder);
-  if (!done) return ToGrpcStatus(Unfinished(holder, "done creating the container"));
-  absl::Status failed = container ? ContainerAttemptError(*container, generation)
-                                  : absl::AbortedError("the container was removed meanwhile");
-  if (container && failed.ok() && !ContainerObserved(*container, generation)) {
-    failed = absl::AbortedError("the container was removed meanwhile");
-  }
-  if (!failed.ok()) {
+  absl::Status failed = AwaitGeneration(context, sandbox_id, id, generation,
+                                        "creating the container", /*gone_is_ok=*/false);
+  if (!failed.ok() && !absl::IsDeadlineExceeded(failed) && !absl::IsUnavailable(failed)) {
     // Nothing of a failed create is kept (kubelet never learns its id): the
     // reconciler undoes what it made and the entry goes with it.
     absl::StatusOr<int64_t> removed =
@@ -259,8 +273,8 @@ grpc::Status RuntimeServiceImpl::CreateContainer(grpc::ServerContext* context,
           return true;
         });
     if (!removed.ok()) Log()->warn("failed container not removed id={}", id);
-    return ToGrpcStatus(failed);
   }
+  if (!failed.ok()) return ToGrpcStatus(failed);
   response->set_container_id(id);
   return grpc::Status::OK;
 }
@@ -297,19 +311,9 @@ grpc::Status RuntimeServiceImpl::StartContainer(grpc::ServerContext* context,
       });
   if (!generation.ok()) return ToGrpcStatus(generation.status());
   Log()->info("start container id={}", id);
-  SandboxRecord holder;
-  auto [container, done] = AwaitContainer(
-      context, sandbox_id, id,
-      [&](const std::optional<ContainerRecord>& c) {
-        return !c || !c->desired || ContainerObserved(*c, *generation) ||
-               !ContainerAttemptError(*c, *generation).ok();
-      },
-      &holder);
-  if (!done) return ToGrpcStatus(Unfinished(holder, "done starting the container"));
-  if (!container) return ToGrpcStatus(absl::AbortedError("the container was removed meanwhile"));
-  absl::Status failed = ContainerAttemptError(*container, *generation);
-  if (!failed.ok()) return ToGrpcStatus(failed);
-  return grpc::Status::OK;
+  return ToGrpcStatus(
+      AwaitGeneration(context, sandbox_id, id, *generation, "starting the container",
+                      /*gone_is_ok=*/false));
 }
 
 grpc::Status RuntimeServiceImpl::StopContainer(grpc::ServerContext* context,
@@ -343,20 +347,9 @@ grpc::Status RuntimeServiceImpl::StopContainer(grpc::ServerContext* context,
     return ToGrpcStatus(generation.status());
   }
   Log()->info("stop container id={} timeout={}", id, request->timeout());
-  SandboxRecord holder;
-  auto [container, done] = AwaitContainer(
-      context, sandbox_id, id,
-      [&](const std::optional<ContainerRecord>& c) {
-        return !c || !c->desired || ContainerObserved(*c, *generation) ||
-               !ContainerAttemptError(*c, *generation).ok();
-      },
-      &holder);
-  if (!done) return ToGrpcStatus(Unfinished(holder, "done stopping the container"));
-  if (container) {
-    absl::Status failed = ContainerAttemptError(*container, *generation);
-    if (!failed.ok()) return ToGrpcStatus(failed);
-  }
-  return grpc::Status::OK;
+  return ToGrpcStatus(
+      AwaitGeneration(context, sandbox_id, id, *generation, "stopping the container",
+                      /*gone_is_ok=*/true));
 }
 
 grpc::Status RuntimeServiceImpl::RemoveContainer(
@@ -472,19 +465,9 @@ grpc::Status RuntimeServiceImpl::UpdateContainerResources(
       });
   if (!generation.ok()) return ToGrpcStatus(generation.status());
   Log()->info("update container resources id={}", id);
-  auto [container, done] = AwaitContainer(
-      context, sandbox_id, id,
-      [&](const std::optional<ContainerRecord>& c) {
-        return !c || !c->desired || ContainerObserved(*c, *generation) ||
-               !ContainerAttemptError(*c, *generation).ok();
-      },
-      &holder);
-  if (!done) return ToGrpcStatus(Unfinished(holder, "done updating the container"));
-  if (container) {
-    absl::Status failed = ContainerAttemptError(*container, *generation);
-    if (!failed.ok()) return ToGrpcStatus(failed);
-  }
-  return grpc::Status::OK;
+  return ToGrpcStatus(
+      AwaitGeneration(context, sandbox_id, id, *generation, "updating the container",
+                      /*gone_is_ok=*/true));
 }
 
 grpc::Status RuntimeServiceImpl::ReopenContainerLog(
@@ -505,19 +488,9 @@ grpc::Status RuntimeServiceImpl::ReopenContainerLog(
         return true;
       });
   if (!generation.ok()) return ToGrpcStatus(generation.status());
-  auto [container, done] = AwaitContainer(
-      context, sandbox_id, id,
-      [&](const std::optional<ContainerRecord>& c) {
-        return !c || !c->desired || ContainerObserved(*c, *generation) ||
-               !ContainerAttemptError(*c, *generation).ok();
-      },
-      &holder);
-  if (!done) return ToGrpcStatus(Unfinished(holder, "done reopening the log"));
-  if (container) {
-    absl::Status failed = ContainerAttemptError(*container, *generation);
-    if (!failed.ok()) return ToGrpcStatus(failed);
-  }
-  return grpc::Status::OK;
+  return ToGrpcStatus(
+      AwaitGeneration(context, sandbox_id, id, *generation, "reopening the log",
+                      /*gone_is_ok=*/true));
 }
 
 grpc::Status RuntimeServiceImpl::ExecSync(grpc::ServerContext*,

@@ -4,6 +4,9 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -14,6 +17,8 @@
 #include "api/validation.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
+#include "executors/process/seccomp/seccomp_profile.h"
+#include "executors/process/spec/build_spec.h"
 #include "executors/process/spec/capabilities.h"
 #include "executors/process/spec/defaults.h"
 
@@ -345,6 +350,23 @@ absl::Status CheckMountSources(const ContainerConfig& config) {
       return Invalid(field, absl::StrCat("\"", path, "\" does not exist"));
     }
     return ErrnoError(err, field, ": stat `", path, "`");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSeccompProfile(const ContainerConfig& config) {
+  CONVERGE_ASSIGN_OR_RETURN(std::optional<std::string> path,
+                            process::LocalhostSeccompProfilePath(config));
+  if (!path) return absl::OkStatus();
+  const char* field = config.linux().security_context().has_seccomp()
+                          ? "config.linux.security_context.seccomp.localhost_ref"
+                          : "config.linux.security_context.seccomp_profile_path";
+  std::ifstream in(*path);
+  if (!in) return Invalid(field, absl::StrCat("cannot read \"", *path, "\""));
+  std::string profile((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  absl::Status valid = process::ValidateSeccompProfile(profile);
+  if (!valid.ok()) {
+    return Invalid(field, absl::StrCat("profile \"", *path, "\": ", valid.message()));
   }
   return absl::OkStatus();
 }

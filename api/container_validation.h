@@ -1,6 +1,7 @@
 // Validation of CreateContainer and UpdateContainerResources requests, run by
 // the CRI handler before anything is stored. Pure, except CheckMountSources,
-// which stats host paths. Errors are INVALID_ARGUMENT naming the field as the
+// which stats host paths, and CheckSeccompProfile, which reads a Localhost
+// profile. Errors are INVALID_ARGUMENT naming the field as the
 // request spells it ("config.mounts[2].host_path",
 // "config.linux.resources.cpu_period"), or UNIMPLEMENTED for what converge
 // does not support yet (pid mode TARGET, user namespaces, devices, image
@@ -38,6 +39,11 @@ absl::Status ValidateCreateContainer(const runtime::v1::CreateContainerRequest& 
 // converge does not, since kubelet creates what it needs and anything else is
 // a mistake); other stat failures carry errno with their usual code.
 absl::Status CheckMountSources(const runtime::v1::ContainerConfig& config);
+
+// A Localhost seccomp profile must exist and compile: INVALID_ARGUMENT naming
+// the field (seccomp.localhost_ref or seccomp_profile_path) otherwise, so that
+// nothing is created for a container that could never start.
+absl::Status CheckSeccompProfile(const runtime::v1::ContainerConfig& config);
 
 // Fields named "linux.<field>" as in UpdateContainerResourcesRequest:
 //   cpu_shares 0 (unset) or 2..262144 (the kernel's range for cpu.shares);

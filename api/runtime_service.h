@@ -171,6 +171,12 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
       const std::string& container_id,
       const std::function<bool(const std::optional<ContainerRecord>&)>& done,
       SandboxRecord* holder) const;
+  // Waits until the container's `generation` is observed: OK, the
+  // reconciler's error for it, ABORTED when the container went away (OK if
+  // `gone_is_ok`), or why the wait ended (deadline, shutdown).
+  absl::Status AwaitGeneration(const grpc::ServerContext* context, const std::string& sandbox_id,
+                               const std::string& id, int64_t generation, absl::string_view goal,
+                               bool gone_is_ok) const;
   // Read-modify-write of one container's desired entry under the sandbox's
   // lock; `change` returns whether it changed anything (then the container's
   // generation is bumped and the record written). Returns the generation.

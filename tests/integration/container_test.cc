@@ -441,6 +441,104 @@ TEST_F(ContainerTest, OomKillIsReported) {
   EXPECT_EQ(status.exit_code(), 137);
 }
 
+TEST_F(ContainerTest, PodPidNamespaceIsSharedBetweenItsContainers) {
+  runtime::v1::PodSandboxConfig config = PodConfigFor("shared-pid");
+  config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(
+      runtime::v1::POD);
+  absl::StatusOr<std::string> pod = daemon_->RunPod(config);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  pods_.push_back(*pod);
+  pod_configs_[*pod] = config;
+  ContainerConfig first = Config("first", {"sleep", "3601"});
+  ContainerConfig second = Config("second", {"sleep", "3602"});
+  for (ContainerConfig* c : {&first, &second}) {
+    c->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(
+        runtime::v1::POD);
+  }
+  const std::string a = Run(*pod, first);
+  const std::string b = Run(*pod, second);
+  ASSERT_FALSE(a.empty() || b.empty());
+  EXPECT_THAT(Exec(a, {"ps", "-o", "args"}), HasSubstr("sleep 3602"));
+  EXPECT_THAT(Exec(b, {"ps", "-o", "args"}), HasSubstr("sleep 3601"));
+  EXPECT_EQ(InodeOf(absl::StrCat("/proc/", PidOf(a), "/ns/pid")),
+            InodeOf(absl::StrCat("/proc/", PidOf(b), "/ns/pid")));
+}
+
+TEST_F(ContainerTest, StatsAndLiveResourceUpdates) {
+  const std::string pod = RunPod("stats");
+  const std::string id = Run(pod, Config("app", {"sleep", "3600"}));
+  ASSERT_FALSE(id.empty());
+  grpc::ClientContext context;
+  runtime::v1::ContainerStatsRequest request;
+  request.set_container_id(id);
+  runtime::v1::ContainerStatsResponse response;
+  grpc::Status status = daemon_->cri().ContainerStats(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.stats().attributes().id(), id);
+  EXPECT_GT(response.stats().memory().working_set_bytes().value(), 0u);
+  EXPECT_GT(response.stats().cpu().usage_core_nano_seconds().value(), 0u);
+
+  grpc::ClientContext update_context;
+  runtime::v1::UpdateContainerResourcesRequest update;
+  update.set_container_id(id);
+  update.mutable_linux()->set_memory_limit_in_bytes(32 << 20);
+  update.mutable_linux()->set_cpu_shares(256);
+  runtime::v1::UpdateContainerResourcesResponse updated;
+  status = daemon_->cri().UpdateContainerResources(&update_context, update, &updated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ReadFile(CgroupDir("memory", "stats", id) + "/memory.limit_in_bytes"),
+            absl::StrCat(32 << 20, "\n"));
+  EXPECT_EQ(ReadFile(CgroupDir("cpu", "stats", id) + "/cpu.shares"), "256\n");
+  ASSERT_OK_AND_ASSIGN(runtime::v1::ContainerStatusResponse after, daemon_->ContainerStatus(id));
+  EXPECT_EQ(after.status().resources().linux().memory_limit_in_bytes(), 32 << 20);
+
+  grpc::ClientContext pod_context;
+  runtime::v1::PodSandboxStatsRequest pod_request;
+  pod_request.set_pod_sandbox_id(pod);
+  runtime::v1::PodSandboxStatsResponse pod_response;
+  status = daemon_->cri().PodSandboxStats(&pod_context, pod_request, &pod_response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(pod_response.stats().linux().containers_size(), 1);
+  EXPECT_GE(pod_response.stats().linux().memory().working_set_bytes().value(),
+            response.stats().memory().working_set_bytes().value());
+}
+
+// The operator's tools on a live daemon: convergectl ps, exec, logs,
+// inspect, stop, rm, and the container rows of dump.
+TEST_F(ContainerTest, ConvergectlDrivesContainers) {
+  const std::string pod = RunPod("ctl");
+  const std::string id = Run(pod, Config("talker", {"sh", "-c", "echo hello; sleep 3600"}));
+  ASSERT_FALSE(id.empty());
+  const std::string ctl = absl::StrCat(RunfilePath("cmd/convergectl/convergectl"), " --socket ",
+                                       daemon_->socket(), " --root ", daemon_->root());
+  auto ps = Shell(ctl + " ps");
+  ASSERT_TRUE(ps.ok()) << ps.status();
+  EXPECT_THAT(*ps, HasSubstr(id.substr(0, 13)));
+  EXPECT_THAT(*ps, HasSubstr("Running"));
+  EXPECT_THAT(*ps, HasSubstr("talker"));
+  auto exec = Shell(absl::StrCat(ctl, " exec ", id.substr(0, 13), " cat /etc/hostname"));
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  EXPECT_EQ(*exec, "ctl\n");
+  absl::SleepFor(absl::Milliseconds(200));
+  auto logs = Shell(absl::StrCat(ctl, " logs ", id));
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  EXPECT_EQ(*logs, "hello\n");
+  auto inspect = Shell(absl::StrCat(ctl, " inspect ", id));
+  ASSERT_TRUE(inspect.ok()) << inspect.status();
+  EXPECT_THAT(*inspect, HasSubstr("CONTAINER_RUNNING"));
+  auto dump = Shell(ctl + " dump");
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  EXPECT_THAT(*dump, HasSubstr(id));
+  ASSERT_TRUE(Shell(absl::StrCat(ctl, " stop ", id)).ok());
+  ASSERT_OK_AND_ASSIGN(runtime::v1::ContainerStatus status,
+                       daemon_->AwaitContainerState(id, runtime::v1::CONTAINER_EXITED));
+  EXPECT_EQ(status.exit_code(), 137);
+  ASSERT_TRUE(Shell(absl::StrCat(ctl, " rm ", id)).ok());
+  ps = Shell(ctl + " ps -a --quiet");
+  ASSERT_TRUE(ps.ok());
+  EXPECT_EQ(*ps, "");
+}
+
 TEST_F(ContainerTest, BadInputIsRefusedAndLeavesNothing) {
   const std::string pod = RunPod("bad");
   auto code_of = [&](const ContainerConfig& config, const std::string& sandbox) {
@@ -478,6 +576,71 @@ TEST_F(ContainerTest, BadInputIsRefusedAndLeavesNothing) {
   ASSERT_TRUE(daemon_->cri().ListContainers(&context, {}, &listed).ok());
   EXPECT_EQ(listed.containers_size(), 0);
   EXPECT_THAT(env_.CgroupsUnder(), ::testing::Not(::testing::Contains(HasSubstr("converge-c"))));
+}
+
+// converged dies with SIGKILL at each named point of container creation,
+// start and removal; kubelet's retries after the restart find the same
+// container, and nothing is left behind.
+TEST_F(ContainerTest, CrashPointsInContainerStepsConvergeAfterRestart) {
+  const std::vector<std::string> points = {
+      "persisted:start-monitor", "after:start-monitor",  "persisted:create-container",
+      "after:create",            "before:start",         "after:start",
+      "before:kill",             "before:cleanup",       "after:cleanup",
+      "before:forget"};
+  int round = 0;
+  for (const std::string& point : points) {
+    SCOPED_TRACE(point);
+    daemon_->Stop();
+    daemon_->Start({"--insecure_registries=127.0.0.1", "--crash_at=" + point});
+    const std::string pod = RunPod(absl::StrCat("crash", round++));
+    const ContainerConfig config = Config("app", {"sleep", "3600"});
+    // Drives the container to removal from wherever it is, as kubelet does
+    // from what it lists; false when the daemon died on the way.
+    auto lifecycle = [&]() {
+      grpc::ClientContext context;
+      runtime::v1::ListContainersRequest request;
+      request.mutable_filter()->set_pod_sandbox_id(pod);
+      runtime::v1::ListContainersResponse listed;
+      if (!daemon_->cri().ListContainers(&context, request, &listed).ok()) return false;
+      std::string id;
+      if (listed.containers_size() > 0) {
+        id = listed.containers(0).id();
+      } else {
+        absl::StatusOr<std::string> created = Create(pod, config);
+        if (!created.ok()) return false;
+        id = *created;
+      }
+      for (int step = 0; step < 4; ++step) {
+        absl::StatusOr<runtime::v1::ContainerStatusResponse> status = daemon_->ContainerStatus(id);
+        if (!status.ok()) return false;
+        switch (status->status().state()) {
+          case runtime::v1::CONTAINER_CREATED:
+            if (!daemon_->StartContainer(id).ok()) return false;
+            break;
+          case runtime::v1::CONTAINER_RUNNING:
+            if (!daemon_->StopContainer(id, 0).ok()) return false;
+            break;
+          default:
+            return daemon_->RemoveContainer(id).ok();
+        }
+      }
+      return false;
+    };
+    if (!lifecycle()) {
+      daemon_->WaitExit(absl::Seconds(20));
+      daemon_->Start({"--insecure_registries=127.0.0.1"});
+      ASSERT_TRUE(lifecycle()) << daemon_->log();
+    } else {
+      ADD_FAILURE() << "the daemon did not die at " << point;
+    }
+    grpc::ClientContext context;
+    runtime::v1::ListContainersResponse listed;
+    ASSERT_TRUE(daemon_->cri().ListContainers(&context, {}, &listed).ok());
+    EXPECT_EQ(listed.containers_size(), 0);
+    ASSERT_TRUE(daemon_->StopPod(pod).ok());
+    ASSERT_TRUE(daemon_->RemovePod(pod).ok());
+    EXPECT_THAT(env_.Leaks(), IsEmpty());
+  }
 }
 
 TEST_F(ContainerTest, KillNineWhileTwentyContainersRunLosesNoExit) {

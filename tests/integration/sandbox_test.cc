@@ -353,12 +353,12 @@ TEST(SandboxLifecycle, StatusConfigAndNotYetImplemented) {
                   .ok());
   EXPECT_EQ(config.linux().cgroup_driver(), runtime::v1::CGROUPFS);
 
-  grpc::ClientContext create_context;
-  runtime::v1::CreateContainerResponse created;
-  grpc::Status create = daemon.cri().CreateContainer(
-      &create_context, runtime::v1::CreateContainerRequest(), &created);
-  EXPECT_EQ(create.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(create.error_message(), HasSubstr("CreateContainer"));
+  grpc::ClientContext attach_context;
+  runtime::v1::AttachResponse attached;
+  grpc::Status attach =
+      daemon.cri().Attach(&attach_context, runtime::v1::AttachRequest(), &attached);
+  EXPECT_EQ(attach.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(attach.error_message(), HasSubstr("Attach"));
 }
 
 TEST(SandboxLifecycle, DumpWorksWhileRunningAndAfterKill9) {

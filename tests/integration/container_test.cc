@@ -539,6 +539,33 @@ TEST_F(ContainerTest, ConvergectlDrivesContainers) {
   EXPECT_EQ(*ps, "");
 }
 
+// A monitor killed from outside: its container is reported exited with
+// reason MonitorExited and code 255 (never as a clean exit), and killed.
+TEST_F(ContainerTest, ADeadMonitorIsReportedLoudly) {
+  const std::string pod = RunPod("orphaned");
+  const std::string id = Run(pod, Config("app", {"sleep", "3600"}));
+  ASSERT_FALSE(id.empty());
+  ASSERT_GT(PidOf(id), 0);
+  ASSERT_OK_AND_ASSIGN(runtime::v1::PodSandboxStatusResponse status,
+                       daemon_->PodStatus(pod, /*verbose=*/true));
+  const int monitor =
+      nlohmann::json::parse(status.info().at("info"))["actual"]["monitor"].value("pid", 0);
+  ASSERT_GT(monitor, 0);
+  ASSERT_EQ(kill(monitor, SIGKILL), 0);
+  ASSERT_OK_AND_ASSIGN(runtime::v1::ContainerStatus exited,
+                       daemon_->AwaitContainerState(id, runtime::v1::CONTAINER_EXITED));
+  EXPECT_EQ(exited.exit_code(), 255);
+  EXPECT_EQ(exited.reason(), "MonitorExited");
+  EXPECT_THAT(exited.message(), HasSubstr("converge-monitor exited"));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(ReadFile(CgroupDir("pids", "orphaned", id) + "/cgroup.procs"), "")
+      << "the container's processes were killed";
+  // The pod takes new containers: a new monitor starts for them.
+  const std::string next = Run(pod, Config("next", {"sleep", "3600"}));
+  ASSERT_FALSE(next.empty());
+  EXPECT_EQ(Exec(next, {"echo", "alive"}), "alive\n");
+}
+
 TEST_F(ContainerTest, BadInputIsRefusedAndLeavesNothing) {
   const std::string pod = RunPod("bad");
   auto code_of = [&](const ContainerConfig& config, const std::string& sandbox) {

@@ -273,6 +273,34 @@ absl::Status ParseError(absl::string_view record) {
   return absl::Status(static_cast<absl::StatusCode>(code), record.substr(colon + 1));
 }
 
+// Clones a child with `flags` while the caller's pid_for_children is
+// `pid_ns` (then restores it); the child runs `child_main` with its end of
+// `sync` and reports its failure there. `what` names the process in errors.
+template <typename ChildMain>
+absl::StatusOr<SpawnedProcess> CloneReporting(unsigned long flags, PidNamespaceForChildren pid_ns,
+                                              SyncPipe sync, const char* what,
+                                              ChildMain child_main) {
+  pid_t pid = CloneProcess(flags);
+  if (pid == 0) {
+    int sync_fd = sync.ChildEnd();
+    absl::Status failed = child_main(&sync_fd);
+    FailChild(sync_fd, Annotate(failed, what));
+  }
+  const int clone_errno = errno;
+  absl::Status restored = pid_ns.Restore();
+  if (pid < 0) return ErrnoError(clone_errno, "clone ", what);
+  if (!restored.ok()) {
+    // The monitor's next children would land in the container: unusable.
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return restored;
+  }
+  SpawnedProcess spawned;
+  spawned.pid = pid;
+  spawned.sync_fd = sync.ReleaseParentEnd();
+  return spawned;
+}
+
 }  // namespace
 
 absl::StatusOr<SpawnedProcess> SpawnContainerInit(const ContainerSpec& spec, int stdout_fd,
@@ -289,25 +317,8 @@ absl::StatusOr<SpawnedProcess> SpawnContainerInit(const ContainerSpec& spec, int
   if (!pid_ns_path.empty()) {
     CONVERGE_ASSIGN_OR_RETURN(pid_ns, PidNamespaceForChildren::Enter(pid_ns_path));
   }
-  pid_t pid = CloneProcess(flags);
-  if (pid == 0) {
-    int sync_fd = sync.ChildEnd();
-    absl::Status failed = RunInit(spec, stdout_fd, stderr_fd, &sync_fd);
-    FailChild(sync_fd, Annotate(failed, "container init"));
-  }
-  const int clone_errno = errno;
-  absl::Status restored = pid_ns.Restore();
-  if (pid < 0) return ErrnoError(clone_errno, "clone container init");
-  if (!restored.ok()) {
-    // The monitor's next children would land in the container: unusable.
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return restored;
-  }
-  SpawnedProcess spawned;
-  spawned.pid = pid;
-  spawned.sync_fd = sync.ReleaseParentEnd();
-  return spawned;
+  return CloneReporting(flags, std::move(pid_ns), std::move(sync), "container init",
+                        [&](int* sync_fd) { return RunInit(spec, stdout_fd, stderr_fd, sync_fd); });
 }
 
 absl::StatusOr<SpawnedProcess> SpawnExec(const ContainerSpec& spec, pid_t init_pid,
@@ -323,24 +334,10 @@ absl::StatusOr<SpawnedProcess> SpawnExec(const ContainerSpec& spec, pid_t init_p
   CONVERGE_ASSIGN_OR_RETURN(
       PidNamespaceForChildren pid_ns,
       PidNamespaceForChildren::Enter(absl::StrCat("/proc/", init_pid, "/ns/pid")));
-  pid_t pid = CloneProcess(0);
-  if (pid == 0) {
-    int sync_fd = sync.ChildEnd();
-    absl::Status failed = RunExec(spec, init_pid, args, stdout_fd, stderr_fd, &sync_fd);
-    FailChild(sync_fd, Annotate(failed, "exec in container"));
-  }
-  const int clone_errno = errno;
-  absl::Status restored = pid_ns.Restore();
-  if (pid < 0) return ErrnoError(clone_errno, "clone exec process");
-  if (!restored.ok()) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return restored;
-  }
-  SpawnedProcess spawned;
-  spawned.pid = pid;
-  spawned.sync_fd = sync.ReleaseParentEnd();
-  return spawned;
+  return CloneReporting(0, std::move(pid_ns), std::move(sync), "exec in container",
+                        [&](int* sync_fd) {
+                          return RunExec(spec, init_pid, args, stdout_fd, stderr_fd, sync_fd);
+                        });
 }
 
 absl::Status AwaitSetup(int sync_fd) {

@@ -2,7 +2,7 @@
 # The demo behind ./install.sh: runs converged with its built-in defaults,
 # imports a busybox image built from Debian's busybox-static (as on an
 # air-gapped node: no registry), makes a pod sandbox through the CRI socket,
-# shows both, prints the dump, then removes them. A daemon already serving the default socket is used
+# runs a container in it (ps, exec, logs), prints the dump, then removes them. A daemon already serving the default socket is used
 # as it is and left running; otherwise the one started here is stopped again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,16 +49,30 @@ echo "== convergectl pods"
 "$convergectl" pods
 echo "== pod IP"
 "$convergectl" inspectp "$id" | grep -A1 '"network"' || true
+echo "== convergectl create / start testdata/pods/container.json"
+cid=$("$convergectl" create "$id" testdata/pods/container.json testdata/pods/sandbox.json)
+"$convergectl" start "$cid"
+"$convergectl" ps
+echo "== convergectl exec $cid id"
+"$convergectl" exec "$cid" id
+echo "== convergectl logs $cid"
+sleep 0.2
+"$convergectl" logs "$cid"
 echo "== convergectl dump"
 "$convergectl" dump
-echo "== convergectl stopp / rmp / rmi"
+echo "== convergectl stop / rm / stopp / rmp / rmi"
+"$convergectl" stop "$cid"
+"$convergectl" rm "$cid"
 "$convergectl" stopp "$id"
 "$convergectl" rmp "$id"
 "$convergectl" rmi converge.local/demo/busybox:latest
 echo "== convergectl dump (after removal)"
 "$convergectl" dump
 
-# The demo plays kubelet, which owns the pod's cgroup parent (converged only
+# The demo plays kubelet, which owns the pod's log directory and its cgroup
+# parent.
+rm -rf "$(sed -n 's/.*"log_directory": *"\([^"]*\)".*/\1/p' testdata/pods/sandbox.json)"
+# kubelet owns the pod's cgroup parent (converged only
 # removes the converge-<id> cgroup it made under it): remove what is left of
 # the parent tree, empty directories only.
 parent=$(sed -n 's/.*"cgroup_parent": *"\([^"]*\)".*/\1/p' testdata/pods/sandbox.json)

@@ -90,14 +90,10 @@ std::string OwnV1Cgroup(const std::string& controllers) {
   return "";
 }
 
-// SIGKILLs every process listed in `dir` and below, and reaps what it can.
-void KillTree(const std::string& dir) {
-  for (absl::string_view pid :
-       absl::StrSplit(Read(dir + "/cgroup.procs"), '\n', absl::SkipEmpty())) {
-    kill(std::stoi(std::string(pid)), SIGKILL);
-  }
+// The cgroups directly below `dir`.
+std::vector<std::string> ChildDirs(const std::string& dir) {
+  std::vector<std::string> children;
   if (DIR* d = opendir(dir.c_str())) {
-    std::vector<std::string> children;
     while (dirent* entry = readdir(d)) {
       const std::string name = entry->d_name;
       if (entry->d_type == DT_DIR && name != "." && name != "..") {
@@ -105,8 +101,17 @@ void KillTree(const std::string& dir) {
       }
     }
     closedir(d);
-    for (const std::string& child : children) KillTree(child);
   }
+  return children;
+}
+
+// SIGKILLs every process listed in `dir` and below, and reaps what it can.
+void KillTree(const std::string& dir) {
+  for (absl::string_view pid :
+       absl::StrSplit(Read(dir + "/cgroup.procs"), '\n', absl::SkipEmpty())) {
+    kill(std::stoi(std::string(pid)), SIGKILL);
+  }
+  for (const std::string& child : ChildDirs(dir)) KillTree(child);
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
   }
 }
@@ -114,17 +119,7 @@ void KillTree(const std::string& dir) {
 // Removes `dir` and every cgroup below it, children first. A cgroup whose
 // processes are still exiting refuses rmdir for a moment (EBUSY): retry.
 void RemoveTree(const std::string& dir) {
-  if (DIR* d = opendir(dir.c_str())) {
-    std::vector<std::string> children;
-    while (dirent* entry = readdir(d)) {
-      const std::string name = entry->d_name;
-      if (entry->d_type == DT_DIR && name != "." && name != "..") {
-        children.push_back(absl::StrCat(dir, "/", name));
-      }
-    }
-    closedir(d);
-    for (const std::string& child : children) RemoveTree(child);
-  }
+  for (const std::string& child : ChildDirs(dir)) RemoveTree(child);
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   while (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
     if (errno != EBUSY || absl::Now() > deadline) {

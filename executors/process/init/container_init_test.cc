@@ -33,6 +33,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/testing/status_testing.h"
+#include "executors/process/spec/defaults.h"
 #include "executors/process/testing/busybox_rootfs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -131,23 +132,7 @@ class ContainerInitTest : public ::testing::Test {
     spec.rootfs = rootfs();
     spec.exec_fifo = dir_.Sub("exec.fifo");
     spec.namespaces = {{"pid", ""}, {"ipc", ""}, {"uts", ""}, {"net", ""}, {"mnt", ""}};
-    auto fs = [](const char* dest, const char* type, uint64_t flags, const char* data) {
-      MountSpec m;
-      m.destination = dest;
-      m.type = type;
-      m.source = type;
-      m.flags = flags;
-      m.data = data;
-      return m;
-    };
-    spec.mounts = {
-        fs("/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, ""),
-        fs("/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
-        fs("/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
-        fs("/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k"),
-        fs("/dev/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, ""),
-        fs("/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, ""),
-    };
+    spec.mounts = DefaultMounts();
     for (auto [name, minor] : std::vector<std::pair<const char*, int>>{
              {"null", 3}, {"zero", 5}, {"full", 7}, {"random", 8}, {"urandom", 9}}) {
       ContainerSpec::Device device;

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +31,7 @@
 #include "executors/process/monitor/monitor_client.h"
 #include "executors/process/monitor/unix_socket.h"
 #include "executors/process/spec/container_spec_json.h"
+#include "executors/process/spec/defaults.h"
 #include "executors/process/testing/busybox_rootfs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -192,26 +192,8 @@ class MonitorTest : public ::testing::Test {
     spec.exec_fifo = dir + "/exec.fifo";
     spec.log_path = dir + "/ctr.log";
     spec.namespaces = {{"pid", pid_ns_path}, {"ipc", ""}, {"uts", ""}, {"net", ""}, {"mnt", ""}};
-    auto fs = [](const char* dest, const char* type, uint64_t flags, const char* data) {
-      MountSpec m;
-      m.destination = dest;
-      m.type = type;
-      m.source = type;
-      m.flags = flags;
-      m.data = data;
-      return m;
-    };
-    spec.mounts = {
-        fs("/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, ""),
-        fs("/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
-    };
-    for (auto [name, minor] : std::vector<std::pair<const char*, uint32_t>>{{"null", 3}, {"zero", 5}}) {
-      ContainerSpec::Device device;
-      device.path = absl::StrCat("/dev/", name);
-      device.major = 1;
-      device.minor = minor;
-      spec.devices.push_back(device);
-    }
+    spec.mounts = DefaultMounts();
+    spec.devices = DefaultDevices();
     spec.hostname = id;
     spec.process.args = std::move(args);
     spec.process.env = {"PATH=/bin", "HOME=/root"};

@@ -147,7 +147,9 @@ absl::StatusOr<int64_t> RuntimeServiceImpl::UpdateContainer(
     const std::function<absl::StatusOr<bool>(const SandboxRecord&, ContainerDesired*)>& change) {
   absl::MutexLock lock(&LockFor(sandbox_id));
   std::optional<SandboxRecord> record = store_->GetSandbox(sandbox_id);
-  if (!record || !record->desired) {
+  // A removed pod's tombstone is the janitor's to delete: never written again.
+  if (!record || !record->desired ||
+      record->desired->stage() == records::SANDBOX_STAGE_REMOVED) {
     return absl::NotFoundError(absl::StrCat("container \"", container_id, "\" not found"));
   }
   SandboxDesired desired = *record->desired;
@@ -311,9 +313,21 @@ grpc::Status RuntimeServiceImpl::StartContainer(grpc::ServerContext* context,
       });
   if (!generation.ok()) return ToGrpcStatus(generation.status());
   Log()->info("start container id={}", id);
-  return ToGrpcStatus(
-      AwaitGeneration(context, sandbox_id, id, *generation, "starting the container",
-                      /*gone_is_ok=*/false));
+  absl::Status started = AwaitGeneration(context, sandbox_id, id, *generation,
+                                         "starting the container", /*gone_is_ok=*/false);
+  if (!started.ok()) return ToGrpcStatus(started);
+  // An init that died while it waited for the start satisfies RUNNING as an
+  // exit, but it never ran.
+  std::optional<SandboxRecord> record = store_->GetSandbox(sandbox_id);
+  std::optional<ContainerRecord> container;
+  if (record) container = ContainerOf(*record, id);
+  if (container && container->actual &&
+      container->actual->phase() == records::CONTAINER_PHASE_EXITED &&
+      container->actual->started_at_unix_nanos() == 0) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "container ", id, " exited before it was started: ", container->actual->message())));
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status RuntimeServiceImpl::StopContainer(grpc::ServerContext* context,

@@ -164,7 +164,9 @@ class Planner {
     // STOPPED or REMOVED while a process runs. Only StopContainer grants a
     // grace period; a stopping or removed pod kills at once, as containerd's
     // StopPodSandbox does (kubelet stopped the containers gracefully before).
-    const bool own_stop = desired != nullptr && desired->stage() >= records::CONTAINER_STAGE_STOPPED;
+    const bool pod_ready = desired_ != nullptr && desired_->stage() == records::SANDBOX_STAGE_READY;
+    const bool own_stop = pod_ready && desired != nullptr &&
+                          desired->stage() >= records::CONTAINER_STAGE_STOPPED;
     const int64_t timeout = own_stop ? desired->stop_timeout_seconds() : 0;
     if (!started || stage == records::CONTAINER_STAGE_REMOVED || timeout <= 0) {
       Add(ContainerAction::Kind::kKill, id);
@@ -176,7 +178,10 @@ class Planner {
       RecheckAt(now_ + absl::Seconds(timeout));
       return;
     }
-    const absl::Time deadline = absl::FromUnixNanos(actual.stop_deadline_unix_nanos());
+    // A later, more impatient StopContainer shortens the grace period.
+    const absl::Time deadline =
+        std::min(absl::FromUnixNanos(actual.stop_deadline_unix_nanos()),
+                 absl::FromUnixNanos(actual.stop_signaled_at_unix_nanos()) + absl::Seconds(timeout));
     if (now_ >= deadline) {
       Add(ContainerAction::Kind::kKill, id);
       RecheckAt(now_ + absl::Seconds(1));

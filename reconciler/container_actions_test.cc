@@ -171,6 +171,24 @@ TEST(ComputeContainerActions, Table) {
          C1(a).set_stop_deadline_unix_nanos(absl::ToUnixNanos(kNow - absl::Seconds(1)));
        },
        {On(Kind::kKill)}, false, absl::Seconds(1)},
+      {"a second stop with a shorter timeout shortens the grace period",
+       [](auto& d, auto& a, auto& o) {
+         WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);
+         C1(d).set_stage(records::CONTAINER_STAGE_STOPPED);
+         C1(d).set_stop_timeout_seconds(5);
+         C1(a).set_stop_signaled_at_unix_nanos(absl::ToUnixNanos(kNow - absl::Seconds(10)));
+         C1(a).set_stop_deadline_unix_nanos(absl::ToUnixNanos(kNow + absl::Seconds(20)));
+       },
+       {On(Kind::kKill)}, false, absl::Seconds(1)},
+      {"a pod stopping during a container's grace period kills it at once",
+       [](auto& d, auto& a, auto& o) {
+         WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);
+         d.set_stage(records::SANDBOX_STAGE_NOTREADY);
+         C1(d).set_stage(records::CONTAINER_STAGE_STOPPED);
+         C1(a).set_stop_signaled_at_unix_nanos(absl::ToUnixNanos(kNow - absl::Seconds(1)));
+         C1(a).set_stop_deadline_unix_nanos(absl::ToUnixNanos(kNow + absl::Seconds(29)));
+       },
+       {On(Kind::kKill)}, false, absl::Seconds(1)},
       {"stop with timeout 0 kills at once",
        [](auto& d, auto& a, auto& o) {
          WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);

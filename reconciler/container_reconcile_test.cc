@@ -241,6 +241,21 @@ TEST_F(ContainerReconcileTest, SandboxTeardownWaitsForItsContainers) {
   EXPECT_EQ(snapshots_.LowerDirs("c1"), std::nullopt);
 }
 
+TEST_F(ContainerReconcileTest, ALostSandboxKillsItsContainersBeforeItsTeardown) {
+  processes_.IgnoreSignal(SIGTERM);
+  PutPod(records::SANDBOX_STAGE_READY, records::CONTAINER_STAGE_RUNNING);
+  ASSERT_OK(Reconcile());
+  ASSERT_TRUE(namespaces_.DropPin(state_ + "/ns/pod1-net"));
+  ASSERT_OK(Reconcile());
+  EXPECT_EQ(processes_.SignalsSent(ContainerDir()), std::vector<int>{SIGKILL}) << "at once";
+  EXPECT_TRUE(network_.IsSetUp("pod1")) << "torn down only once nothing runs";
+  ASSERT_OK(Reconcile());
+  EXPECT_EQ(C1().phase(), records::CONTAINER_PHASE_EXITED);
+  EXPECT_EQ(Actual().phase(), records::SANDBOX_PHASE_NOTREADY);
+  EXPECT_FALSE(network_.IsSetUp("pod1"));
+  EXPECT_FALSE(processes_.MonitorRunning(PodDir()));
+}
+
 TEST_F(ContainerReconcileTest, RemovalCleansEverythingUp) {
   PutPod(records::SANDBOX_STAGE_READY, records::CONTAINER_STAGE_RUNNING);
   ASSERT_OK(Reconcile());

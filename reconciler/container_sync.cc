@@ -56,6 +56,10 @@ std::string ExitReason(const ContainerExit& exit) {
 
 }  // namespace
 
+bool Reconciler::SameBoot(const SandboxActual& actual) const {
+  return actual.boot_id().empty() || actual.boot_id() == options_.boot_id;
+}
+
 std::string Reconciler::PodDir(const std::string& sandbox_id) const {
   return absl::StrCat(options_.state_dir, "/pods/", sandbox_id);
 }
@@ -68,6 +72,8 @@ ObservedPod Reconciler::ObserveContainers(const SandboxRecord& record) {
   ObservedPod observed;
   if (!record.actual || executors_.processes == nullptr) return observed;
   const SandboxActual& actual = *record.actual;
+  // Pids and start times from another boot name nothing of ours.
+  if (!SameBoot(actual)) return observed;
   observed.monitor_alive =
       actual.monitor().pid() != 0 && executors_.processes->IsAlive(ToProcessId(actual.monitor()));
   for (const ContainerActual& container : actual.containers()) {
@@ -123,7 +129,8 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
       return StartMonitor(record, actual);
     case ContainerAction::Kind::kStopMonitor: {
       CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor("process", "monitor_stop", [&] {
-        return processes->StopMonitor(actual->monitor_dir(), ToProcessId(actual->monitor()));
+        return processes->StopMonitor(
+            actual->monitor_dir(), SameBoot(*actual) ? ToProcessId(actual->monitor()) : ProcessId{});
       }));
       processes->Unwatch(record.id);
       actual->clear_monitor();
@@ -148,9 +155,15 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
   }
   switch (step.kind) {
     case ContainerAction::Kind::kStart: {
-      CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor("process", "start", [&] {
+      absl::Status started = metrics_->TimeExecutor("process", "start", [&] {
         return processes->StartContainer(container->state_dir(), ToProcessId(container->init()));
-      }));
+      });
+      // The FIFO goes once the init took its byte: if the daemon died right
+      // after, the init runs and only the record is behind.
+      if (absl::IsNotFound(started) && processes->IsAlive(ToProcessId(container->init()))) {
+        started = absl::OkStatus();
+      }
+      CONVERGE_RETURN_IF_ERROR(started);
       container->set_phase(records::CONTAINER_PHASE_RUNNING);
       container->set_started_at_unix_nanos(now);
       return Persist(actual);
@@ -160,7 +173,7 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
                                 processes->ReadExit(container->state_dir()));
       if (!exit) return absl::InternalError("exit record vanished");
       // What the init left behind (in a shared pid namespace) goes with it.
-      CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*container, /*wait=*/false));
+      CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*actual, *container, /*wait=*/false));
       container->set_phase(records::CONTAINER_PHASE_EXITED);
       container->set_exit_code(exit->exit_code);
       container->set_finished_at_unix_nanos(exit->finished_at_unix_nanos);
@@ -171,7 +184,7 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
       return Persist(actual);
     }
     case ContainerAction::Kind::kMarkLost:
-      CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*container, /*wait=*/false));
+      CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*actual, *container, /*wait=*/false));
       container->set_phase(records::CONTAINER_PHASE_EXITED);
       container->set_exit_code(kLostExitCode);
       container->set_finished_at_unix_nanos(now);
@@ -198,7 +211,7 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
       });
     }
     case ContainerAction::Kind::kKill:
-      return KillContainerProcesses(*container,
+      return KillContainerProcesses(*actual, *container,
                                     /*wait=*/container->phase() == records::CONTAINER_PHASE_CREATING);
     case ContainerAction::Kind::kUpdateResources: {
       CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor("cgroup", "update", [&] {
@@ -281,7 +294,7 @@ absl::Status Reconciler::CreateContainer(const std::string& id, const SandboxRec
   CrashPoint("persisted:create-container");
 
   // A create interrupted earlier may have left an init waiting on its FIFO.
-  CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*container, /*wait=*/true));
+  CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*actual, *container, /*wait=*/true));
 
   std::optional<records::ImageRecord> image = store_->GetImage(desired->image_id());
   if (!image) {
@@ -371,8 +384,11 @@ absl::StatusOr<process::ContainerSpec> Reconciler::SpecFor(const ContainerDesire
   return process::BuildContainerSpec(in);
 }
 
-absl::Status Reconciler::KillContainerProcesses(const ContainerActual& container, bool wait) {
-  if (container.init().pid() != 0) {
+absl::Status Reconciler::KillContainerProcesses(const SandboxActual& pod,
+                                                const ContainerActual& container, bool wait) {
+  // A pid from another boot names someone else's process: only the cgroup
+  // (recreated by nobody but us) is killed then.
+  if (container.init().pid() != 0 && SameBoot(pod)) {
     CONVERGE_RETURN_IF_ERROR(
         executors_.processes->Signal(ToProcessId(container.init()), SIGKILL));
   }
@@ -397,7 +413,7 @@ absl::Status Reconciler::KillContainerProcesses(const ContainerActual& container
 }
 
 absl::Status Reconciler::CleanupContainer(ContainerActual* container, SandboxActual* actual) {
-  CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*container, /*wait=*/true));
+  CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*actual, *container, /*wait=*/true));
   if (!container->cgroup_path().empty()) {
     CONVERGE_RETURN_IF_ERROR(metrics_->TimeExecutor("cgroup", "remove", [&] {
       return executors_.cgroups->Remove(container->cgroup_path());
@@ -427,9 +443,16 @@ void Reconciler::RecordContainerOutcomes(
   if (!record.desired) return;
   for (const ContainerDesired& desired : record.desired->containers()) {
     ContainerActual* container = MutableActual(actual, desired.id());
+    auto it = failed.find(desired.id());
+    if (container == nullptr && it != failed.end()) {
+      // A pod-level step (the monitor) failed before the container had an
+      // entry: one without handles carries the error to CreateContainer.
+      container = actual->add_containers();
+      container->set_id(desired.id());
+      container->set_phase(records::CONTAINER_PHASE_CREATING);
+    }
     if (container == nullptr) continue;
     container->set_attempted_generation(desired.generation());
-    auto it = failed.find(desired.id());
     if (it != failed.end()) {
       container->set_last_error(std::string(it->second.message()));
       container->set_last_error_code(static_cast<int32_t>(it->second.code()));

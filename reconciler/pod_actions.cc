@@ -98,6 +98,13 @@ const char* PodActionKindName(PodAction::Kind kind) {
   return "unknown";
 }
 
+bool PlanMarksNotReady(const PodActions& plan) {
+  for (const PodAction& step : plan.steps) {
+    if (step.kind == PodAction::Kind::kMarkNotReady) return true;
+  }
+  return false;
+}
+
 std::string PodActions::DebugString() const {
   if (steps.empty()) return "(nothing to do)";
   return absl::StrJoin(steps, " ", [](std::string* out, const PodAction& step) {

@@ -80,6 +80,9 @@ struct PodActions {
 
 const char* PodActionKindName(PodAction::Kind kind);
 
+// Whether the plan marks the sandbox NOTREADY (it was stopped, or lost).
+bool PlanMarksNotReady(const PodActions& plan);
+
 // The layout a desired sandbox asks for: which namespaces to pin (those in
 // POD mode), the pod cgroup `<cgroup_parent or default>/converge-<id>` and
 // the files directory `<state_dir>/sandboxes/<id>`.

@@ -176,7 +176,10 @@ class Reconciler final : public HealthReporter, public ContainerOperations {
                                                  const records::ImageRecord& image);
   // SIGKILLs the init and everything in the container's cgroup; with `wait`,
   // until the cgroup is empty.
-  absl::Status KillContainerProcesses(const records::ContainerActual& container, bool wait);
+  absl::Status KillContainerProcesses(const records::SandboxActual& pod,
+                                      const records::ContainerActual& container, bool wait);
+  // The pod's process handles (monitor, inits) are from this boot.
+  bool SameBoot(const records::SandboxActual& actual) const;
   absl::Status CleanupContainer(records::ContainerActual* container,
                                 records::SandboxActual* actual);
   // Per-container outcome of a pass: errors, or observed_generation.

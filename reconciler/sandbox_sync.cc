@@ -180,13 +180,20 @@ absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   }
   const bool wants_ready =
       record->desired && record->desired->stage() == records::SANDBOX_STAGE_READY;
+  // A sandbox that failed by itself (its namespaces vanished) is torn down
+  // like a stopped one: its containers are killed first.
+  const bool lost = wants_ready && (PlanMarksNotReady(plan) ||
+                                    (record->actual &&
+                                     record->actual->phase() == records::SANDBOX_PHASE_NOTREADY));
+  std::optional<records::SandboxDesired> planned = record->desired;
+  if (lost) planned->set_stage(records::SANDBOX_STAGE_NOTREADY);
   absl::flat_hash_map<std::string, absl::Status> failed;
   ContainerPlan containers;
   // Containers are planned on the actual state as the sandbox steps left it.
   auto sync_containers = [&]() -> absl::Status {
     if (executors_.processes == nullptr) return absl::OkStatus();
     SandboxRecord current{id, record->desired, actual};
-    containers = ComputeContainerActions(record->desired ? &*record->desired : nullptr, &actual,
+    containers = ComputeContainerActions(planned ? &*planned : nullptr, &actual,
                                          ObserveContainers(current), clock_->Now());
     if (!containers.empty()) {
       NamedLogger("reconciler")->info("reconcile id={} containers={}", id,
@@ -197,7 +204,7 @@ absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   absl::Status applied;
   absl::Status containers_synced;
   bool pending = false;
-  if (wants_ready) {
+  if (wants_ready && !lost) {
     applied = Apply(plan, *record, layout, &actual);
     if (applied.ok()) containers_synced = sync_containers();
   } else {

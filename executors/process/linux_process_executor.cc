@@ -14,13 +14,17 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "executors/namespace/unique_fd.h"
 #include "executors/process/init/container_init.h"
 #include "executors/process/monitor/monitor_client.h"
+#include "executors/process/monitor/unix_socket.h"
 #include "executors/process/spec/container_spec_json.h"
 
 namespace converge {
@@ -106,6 +110,30 @@ absl::StatusOr<UniqueFd> OpenPidfd(const ProcessId& process) {
   return fd;
 }
 
+// The monitor whose pid `<pod_dir>/monitor.pid` holds, if that process runs
+// and is a converge-monitor; ProcessId{} otherwise.
+absl::StatusOr<ProcessId> RunningMonitorOf(const std::string& pod_dir) {
+  const std::string pid_file = absl::StrCat(pod_dir, "/", process::kMonitorPidFile);
+  UniqueFd fd(open(pid_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return ProcessId{};
+    return ErrnoError(errno, "open `", pid_file, "`");
+  }
+  CONVERGE_ASSIGN_OR_RETURN(std::string text, ReadAllFd(fd.get(), pid_file));
+  int pid = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &pid) || pid <= 0) return ProcessId{};
+  absl::StatusOr<uint64_t> start_time = process::ReadProcessStartTime(pid);
+  if (!start_time.ok()) return ProcessId{};
+  std::string comm;
+  UniqueFd comm_fd(open(absl::StrCat("/proc/", pid, "/comm").c_str(), O_RDONLY | O_CLOEXEC));
+  if (comm_fd.get() >= 0) {
+    absl::StatusOr<std::string> read = ReadAllFd(comm_fd.get(), "comm");
+    if (read.ok()) comm = *read;
+  }
+  if (!absl::StartsWith(comm, "converge-monito")) return ProcessId{};  // comm is 15 bytes
+  return ProcessId{pid, *start_time};
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LinuxProcessExecutor>> LinuxProcessExecutor::Create(
@@ -171,7 +199,13 @@ absl::StatusOr<ProcessId> LinuxProcessExecutor::PodPidHolder(const std::string& 
 }
 
 absl::Status LinuxProcessExecutor::StopMonitor(const std::string& pod_dir,
-                                               const ProcessId& monitor) {
+                                               const ProcessId& recorded) {
+  ProcessId monitor = recorded;
+  if (monitor.pid == 0) {
+    // Spawned but not recorded (the daemon died in between): its pid file
+    // names it, if it runs.
+    CONVERGE_ASSIGN_OR_RETURN(monitor, RunningMonitorOf(pod_dir));
+  }
   if (monitor.pid != 0 && IsAlive(monitor)) {
     absl::Status asked = process::MonitorClient(pod_dir).Shutdown();
     if (!asked.ok() && !absl::IsUnavailable(asked)) return Annotate(asked, "shut down monitor");
@@ -329,8 +363,15 @@ void LinuxProcessExecutor::WatchMonitor(const std::string& sandbox_id, const Pro
   event.events = EPOLLIN;
   event.data.fd = pidfd->get();
   absl::MutexLock lock(&mu_);
-  for (const auto& [fd, sandbox] : monitor_fds_) {
-    if (sandbox == sandbox_id) return;  // one pidfd per monitor
+  // One pidfd per pod: a new monitor replaces a dead one's watch.
+  for (auto it = monitor_fds_.begin(); it != monitor_fds_.end();) {
+    if (it->second == sandbox_id) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->first, nullptr);
+      close(it->first);
+      monitor_fds_.erase(it++);
+    } else {
+      ++it;
+    }
   }
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, pidfd->get(), &event) != 0) {
     Log()->warn("cannot watch monitor sandbox={} error={}", sandbox_id, std::strerror(errno));

@@ -164,6 +164,14 @@ void Monitor::StartCreate(int connection_id, const Request& request) {
     fail(absl::InvalidArgumentError(absl::StrCat("spec is for container `", spec->id, "`")));
     return;
   }
+  // An earlier attempt's init may have been reaped (and its record written)
+  // after the daemon cleared the directory: from here on, no record but the
+  // new init's can appear, since this loop is the only writer.
+  const std::string stale_exit = absl::StrCat(request.container_dir, "/", kExitRecordFile);
+  if (unlink(stale_exit.c_str()) != 0 && errno != ENOENT) {
+    fail(ErrnoError(errno, "remove stale exit record `", stale_exit, "`"));
+    return;
+  }
   auto container = std::make_unique<Container>();
   container->id = request.container_id;
   container->dir = request.container_dir;

@@ -136,12 +136,25 @@ class Planner {
       if (stage == records::CONTAINER_STAGE_REMOVED) Remove(id);
       return;
     }
-    plan_.quiescent = false;
     if (!observed.init_alive) {
-      // Reaped, and the monitor is writing the exit record right now.
+      // Reaped, and the monitor is writing the exit record right now; one
+      // that never comes (the monitor could not write it) loses the container.
+      if (actual.init_gone_at_unix_nanos() == 0) {
+        Add(ContainerAction::Kind::kNoteInitGone, id);
+      } else if (now_ - absl::FromUnixNanos(actual.init_gone_at_unix_nanos()) >=
+                 kExitRecordTimeout) {
+        Add(ContainerAction::Kind::kMarkExitUnknown, id,
+            absl::StrCat("the pod's converge-monitor recorded no exit for the container within ",
+                         absl::FormatDuration(kExitRecordTimeout),
+                         " (see its monitor.log)"));
+        if (stage == records::CONTAINER_STAGE_REMOVED) Remove(id);
+        return;
+      }
+      plan_.quiescent = false;
       RecheckAt(now_ + kExitRecordGrace);
       return;
     }
+    plan_.quiescent = false;
     const bool started = actual.phase() == records::CONTAINER_PHASE_RUNNING;
     switch (stage) {
       case records::CONTAINER_STAGE_CREATED:
@@ -208,6 +221,8 @@ const char* ContainerActionKindName(ContainerAction::Kind kind) {
     case ContainerAction::Kind::kRecordExit: return "record-exit";
     case ContainerAction::Kind::kMarkLost: return "mark-lost";
     case ContainerAction::Kind::kMarkExited: return "mark-exited";
+    case ContainerAction::Kind::kNoteInitGone: return "note-init-gone";
+    case ContainerAction::Kind::kMarkExitUnknown: return "mark-exit-unknown";
     case ContainerAction::Kind::kSignal: return "signal";
     case ContainerAction::Kind::kKill: return "kill";
     case ContainerAction::Kind::kUpdateResources: return "update-resources";

@@ -15,8 +15,8 @@
 //    the pod's monitor is started first if it does not run. Creating again is
 //    safe: it kills whatever runs in the container's cgroup first.
 //  * CREATED or RUNNING: an exit record is recorded; an init that is gone
-//    without one is waited for (the monitor writes it right after reaping)
-//    unless the monitor is dead too: then the container is lost, its cgroup
+//    without one is waited for (the monitor writes it right after reaping),
+//    for kExitRecordTimeout at most, unless the monitor is dead too: then the container is lost, its cgroup
 //    killed and it is reported exited with reason "MonitorExited" — never as
 //    exited 0. A monitor that died while the init lives is lost the same way
 //    (no one collects its output or its exit any more).
@@ -61,8 +61,10 @@ struct ContainerAction {
     kCreate,
     kStart,
     kRecordExit,
-    kMarkLost,      // reason: why; the cgroup is killed first
+    kMarkLost,      // the monitor died; reason: why; the cgroup is killed first
+    kMarkExitUnknown,  // the monitor never recorded the exit; killed likewise
     kMarkExited,    // never started and no longer wanted: reported as exited
+    kNoteInitGone,  // the init is gone and its exit record is due
     kSignal,        // the stop signal, and the grace period's deadline
     kKill,          // SIGKILL to every process of the container's cgroup
     kUpdateResources,
@@ -95,8 +97,10 @@ struct ContainerPlan {
 
 const char* ContainerActionKindName(ContainerAction::Kind kind);
 
-// How long to wait for an exit record after the init is gone while the monitor lives.
+// How often to look for an exit record after the init is gone while the
+// monitor lives, and when to give up on it (the monitor failed to write it).
 inline constexpr absl::Duration kExitRecordGrace = absl::Milliseconds(100);
+inline constexpr absl::Duration kExitRecordTimeout = absl::Seconds(10);
 
 // A container's cgroup: a sibling of its sandbox's (which holds the pod's
 // monitor), named after the container, inside the pod's cgroup parent.

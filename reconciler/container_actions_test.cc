@@ -127,12 +127,29 @@ TEST(ComputeContainerActions, Table) {
          o.containers["c1"] = {false, true};
        },
        {On(Kind::kRecordExit)}, true, std::nullopt},
-      {"a gone init without a record is waited for while the monitor lives",
+      {"a gone init without a record is noted and waited for while the monitor lives",
        [](auto&, auto& a, auto& o) {
          WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);
          o.containers["c1"].init_alive = false;
        },
+       {On(Kind::kNoteInitGone)}, false, kExitRecordGrace},
+      {"the exit record is still awaited within its timeout",
+       [](auto&, auto& a, auto& o) {
+         WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);
+         o.containers["c1"].init_alive = false;
+         C1(a).set_init_gone_at_unix_nanos(absl::ToUnixNanos(kNow - absl::Seconds(2)));
+       },
        {}, false, kExitRecordGrace},
+      {"an exit record that never comes loses the container",
+       [](auto&, auto& a, auto& o) {
+         WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);
+         o.containers["c1"].init_alive = false;
+         C1(a).set_init_gone_at_unix_nanos(absl::ToUnixNanos(kNow - kExitRecordTimeout));
+       },
+       {On(Kind::kMarkExitUnknown, "c1",
+           "the pod's converge-monitor recorded no exit for the container within 10s (see its "
+           "monitor.log)")},
+       true, std::nullopt},
       {"a dead monitor with a live init: the container is lost and killed",
        [](auto&, auto& a, auto& o) {
          WithContainer(a, o, records::CONTAINER_PHASE_RUNNING);

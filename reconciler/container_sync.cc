@@ -184,11 +184,13 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
       return Persist(actual);
     }
     case ContainerAction::Kind::kMarkLost:
+    case ContainerAction::Kind::kMarkExitUnknown:
       CONVERGE_RETURN_IF_ERROR(KillContainerProcesses(*actual, *container, /*wait=*/false));
       container->set_phase(records::CONTAINER_PHASE_EXITED);
       container->set_exit_code(kLostExitCode);
       container->set_finished_at_unix_nanos(now);
-      container->set_reason("MonitorExited");
+      container->set_reason(step.kind == ContainerAction::Kind::kMarkLost ? "MonitorExited"
+                                                                          : "ExitUnknown");
       container->set_message(step.reason);
       NamedLogger("reconciler")->warn("container lost id={} sandbox={} reason={}", id, record.id,
                                       step.reason);
@@ -199,6 +201,9 @@ absl::Status Reconciler::ApplyContainerStep(const ContainerAction& step,
       container->set_finished_at_unix_nanos(now);
       container->set_reason("Error");
       container->set_message(step.reason);
+      return Persist(actual);
+    case ContainerAction::Kind::kNoteInitGone:
+      container->set_init_gone_at_unix_nanos(now);
       return Persist(actual);
     case ContainerAction::Kind::kSignal: {
       const int signal = container->stop_signal() > 0 ? container->stop_signal() : SIGTERM;

@@ -3,6 +3,9 @@
 // honour the grace period, and sandbox teardown waits for its containers.
 #include <signal.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "absl/time/clock.h"
 #include "common/testing/fake_clock.h"
 #include "common/testing/status_testing.h"
@@ -254,6 +257,26 @@ TEST_F(ContainerReconcileTest, ALostSandboxKillsItsContainersBeforeItsTeardown) 
   EXPECT_EQ(Actual().phase(), records::SANDBOX_PHASE_NOTREADY);
   EXPECT_FALSE(network_.IsSetUp("pod1"));
   EXPECT_FALSE(processes_.MonitorRunning(PodDir()));
+}
+
+TEST_F(ContainerReconcileTest, StartCollectsContainerObjectsNoRecordNames) {
+  PutPod(records::SANDBOX_STAGE_READY, records::CONTAINER_STAGE_RUNNING);
+  ASSERT_OK(Reconcile());
+  // Left by something else that used this root and state.
+  ASSERT_OK(snapshots_.Prepare({"stray", {"/fake/layers/x"}}).status());
+  std::filesystem::create_directories(state_ + "/pods/stray-pod");
+  std::filesystem::create_directories(state_ + "/containers/stray");
+  std::filesystem::create_directories(ContainerDir());
+  std::filesystem::create_directories(PodDir());
+  std::filesystem::create_directories(state_ + "/ns");  // the fake pins no root
+  ASSERT_OK(reconciler_->Start());
+  reconciler_->Stop();
+  EXPECT_EQ(snapshots_.LowerDirs("stray"), std::nullopt);
+  EXPECT_NE(snapshots_.LowerDirs("c1"), std::nullopt) << "the container's own is kept";
+  std::vector<std::string> calls = processes_.Calls();
+  EXPECT_NE(std::find(calls.begin(), calls.end(), "StopMonitor"), calls.end());
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "RemoveContainerDir"), 1);
+  EXPECT_TRUE(processes_.MonitorRunning(PodDir())) << "the pod's own monitor is kept";
 }
 
 TEST_F(ContainerReconcileTest, RemovalCleansEverythingUp) {

@@ -168,6 +168,7 @@ std::string Reconciler::PinPath(const std::string& id, const std::string& kind) 
 absl::Status Reconciler::Start() {
   CONVERGE_RETURN_IF_ERROR(executors_.namespaces->PreparePinRoot(PinRoot()));
   CONVERGE_RETURN_IF_ERROR(CollectOrphanPins());
+  CONVERGE_RETURN_IF_ERROR(CollectOrphanContainerObjects());
   WatchProcesses();
   RefreshNetworkReadiness();
   EnqueueAll();

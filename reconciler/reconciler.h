@@ -97,8 +97,9 @@ class Reconciler final : public HealthReporter, public ContainerOperations {
                                                             Clock* clock);
   ~Reconciler() override;
 
-  // Prepares the pin root, removes pins no record knows, queues every known
-  // sandbox and starts the workers and the resync loop.
+  // Prepares the pin root, removes pins, snapshots, container dirs and pod
+  // monitors no record knows, queues every known sandbox and starts the
+  // workers and the resync loop.
   absl::Status Start();
   // Stops taking work, waits for in-flight reconciles, joins the threads.
   void Stop();
@@ -146,6 +147,8 @@ class Reconciler final : public HealthReporter, public ContainerOperations {
   void WatchProcesses();
   void RefreshNetworkReadiness();
   absl::Status CollectOrphanPins();
+  // Snapshots, container dirs and pod monitors no record names.
+  absl::Status CollectOrphanContainerObjects();
 
   // Where the sandbox's objects are: from desired, overridden by recorded handles.
   SandboxLayout LayoutOf(const SandboxRecord& record) const;

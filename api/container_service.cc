@@ -171,14 +171,13 @@ void RuntimeServiceImpl::PurgeContainerTombstones(const std::string& sandbox_id)
   std::optional<SandboxRecord> record = store_->GetSandbox(sandbox_id);
   if (!record || !record->desired) return;
   SandboxDesired desired = *record->desired;
-  auto* containers = desired.mutable_containers();
-  const int before = containers->size();
-  for (int i = containers->size() - 1; i >= 0; --i) {
-    if (containers->Get(i).stage() != records::CONTAINER_STAGE_REMOVED) continue;
-    std::optional<ContainerRecord> container = ContainerOf(*record, containers->Get(i).id());
-    if (container && container->actual == nullptr) containers->DeleteSubrange(i, 1);
+  desired.clear_containers();
+  for (const ContainerRecord& container : ContainersOf(*record)) {
+    if (container.desired != nullptr && !IsSpentTombstone(container)) {
+      *desired.add_containers() = *container.desired;
+    }
   }
-  if (containers->size() == before) return;
+  if (desired.containers_size() == record->desired->containers_size()) return;
   absl::Status put = store_->PutSandboxDesired(desired);
   if (!put.ok()) Log()->warn("container tombstones not purged sandbox={} error={}", sandbox_id, put.ToString());
 }
@@ -531,7 +530,7 @@ grpc::Status RuntimeServiceImpl::ExecSync(grpc::ServerContext*,
 }
 
 absl::StatusOr<runtime::v1::ContainerStats> RuntimeServiceImpl::StatsOf(
-    const ContainerRecord& container) const {
+    const ContainerRecord& container, std::optional<CgroupStats>* sample) const {
   runtime::v1::ContainerStats out;
   const std::string& id = container.desired->id();
   auto* attributes = out.mutable_attributes();
@@ -544,6 +543,7 @@ absl::StatusOr<runtime::v1::ContainerStats> RuntimeServiceImpl::StatsOf(
   if (stats.ok()) {
     *out.mutable_cpu() = CpuUsageOf(*stats);
     *out.mutable_memory() = MemoryUsageOf(*stats);
+    if (sample != nullptr) *sample = *stats;
   } else if (!absl::IsNotFound(stats.status())) {
     return stats.status();
   }
@@ -611,10 +611,10 @@ absl::StatusOr<runtime::v1::PodSandboxStats> RuntimeServiceImpl::SandboxStatsOf(
   }
   for (const ContainerRecord& container : ContainersOf(sandbox)) {
     if (!VisibleToCri(container)) continue;
-    absl::StatusOr<runtime::v1::ContainerStats> stats = StatsOf(container);
+    std::optional<CgroupStats> cgroup;
+    absl::StatusOr<runtime::v1::ContainerStats> stats = StatsOf(container, &cgroup);
     if (!stats.ok()) continue;
-    absl::StatusOr<CgroupStats> cgroup = options_.containers->ContainerStats(container.desired->id());
-    if (cgroup.ok()) {
+    if (cgroup) {
       Accumulate(cgroup->cpu_usage_ns, &total.cpu_usage_ns);
       Accumulate(cgroup->memory_working_set_bytes, &total.memory_working_set_bytes);
       Accumulate(cgroup->memory_usage_bytes, &total.memory_usage_bytes);

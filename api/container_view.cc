@@ -61,6 +61,11 @@ bool VisibleToCri(const ContainerRecord& record) {
   }
 }
 
+bool IsSpentTombstone(const ContainerRecord& record) {
+  return record.desired != nullptr && record.actual == nullptr &&
+         record.desired->stage() == records::CONTAINER_STAGE_REMOVED;
+}
+
 runtime::v1::ContainerState CriState(const ContainerRecord& record) {
   if (record.actual == nullptr) return runtime::v1::CONTAINER_UNKNOWN;
   switch (record.actual->phase()) {

@@ -28,6 +28,9 @@ std::vector<ContainerRecord> ContainersOf(const SandboxRecord& sandbox);
 std::optional<ContainerRecord> ContainerOf(const SandboxRecord& sandbox, const std::string& id);
 
 bool VisibleToCri(const ContainerRecord& record);
+// A removed container of which nothing actual is left: its desired entry (a
+// tombstone) has done its work.
+bool IsSpentTombstone(const ContainerRecord& record);
 runtime::v1::ContainerState CriState(const ContainerRecord& record);
 runtime::v1::Container ToContainer(const ContainerRecord& record);
 runtime::v1::ContainerStatus ToContainerStatus(const ContainerRecord& record);

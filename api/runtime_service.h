@@ -184,7 +184,10 @@ class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
       const std::string& sandbox_id, const std::string& container_id,
       const std::function<absl::StatusOr<bool>(const SandboxRecord&, records::ContainerDesired*)>&
           change);
-  absl::StatusOr<runtime::v1::ContainerStats> StatsOf(const ContainerRecord& container) const;
+  // The container's CRI stats; `sample`, when given, gets the cgroup sample
+  // they were made from (none when the container has no cgroup).
+  absl::StatusOr<runtime::v1::ContainerStats> StatsOf(
+      const ContainerRecord& container, std::optional<CgroupStats>* sample = nullptr) const;
   absl::StatusOr<runtime::v1::PodSandboxStats> SandboxStatsOf(const SandboxRecord& sandbox) const;
 
   // Resolves an exact id or a unique prefix of one (crictl passes prefixes).

@@ -1,5 +1,7 @@
 #include "api/tombstones.h"
 
+#include "api/container_view.h"
+
 #include "common/log.h"
 
 namespace converge {
@@ -17,16 +19,9 @@ TombstoneJanitor::TombstoneJanitor(DesiredWriter* store,
 
 bool TombstoneJanitor::HasContainerTombstones(const std::string& id) const {
   std::optional<SandboxRecord> record = store_->GetSandbox(id);
-  if (!record || !record->desired) return false;
-  for (const auto& container : record->desired->containers()) {
-    if (container.stage() != records::CONTAINER_STAGE_REMOVED) continue;
-    bool actual_left = false;
-    if (record->actual) {
-      for (const auto& actual : record->actual->containers()) {
-        actual_left = actual_left || actual.id() == container.id();
-      }
-    }
-    if (!actual_left) return true;
+  if (!record) return false;
+  for (const ContainerRecord& container : ContainersOf(*record)) {
+    if (IsSpentTombstone(container)) return true;
   }
   return false;
 }

@@ -13,22 +13,6 @@ using records::ContainerActual;
 using records::ContainerDesired;
 using records::ContainerStage;
 
-const ContainerActual* FindActual(const records::SandboxActual* actual, const std::string& id) {
-  if (actual == nullptr) return nullptr;
-  for (const ContainerActual& container : actual->containers()) {
-    if (container.id() == id) return &container;
-  }
-  return nullptr;
-}
-
-const ContainerDesired* FindDesired(const records::SandboxDesired* desired, const std::string& id) {
-  if (desired == nullptr) return nullptr;
-  for (const ContainerDesired& container : desired->containers()) {
-    if (container.id() == id) return &container;
-  }
-  return nullptr;
-}
-
 bool SameResources(const ContainerDesired& desired, const ContainerActual& actual) {
   return google::protobuf::util::MessageDifferencer::Equals(desired.resources(), actual.resources());
 }
@@ -46,7 +30,7 @@ class Planner {
     }
     if (actual_ != nullptr) {
       for (const ContainerActual& container : actual_->containers()) {
-        if (FindDesired(desired_, container.id()) == nullptr) order.push_back(container.id());
+        if (FindContainer(desired_, container.id()) == nullptr) order.push_back(container.id());
       }
     }
     for (const std::string& id : order) PlanContainer(id);
@@ -70,8 +54,8 @@ class Planner {
   }
 
   void PlanContainer(const std::string& id) {
-    const ContainerDesired* desired = FindDesired(desired_, id);
-    const ContainerActual* actual = FindActual(actual_, id);
+    const ContainerDesired* desired = FindContainer(desired_, id);
+    const ContainerActual* actual = FindContainer(actual_, id);
     const ContainerStage stage = EffectiveStage(desired_, desired);
     const records::ContainerPhase phase =
         actual != nullptr ? actual->phase() : records::CONTAINER_PHASE_UNSPECIFIED;
@@ -212,6 +196,24 @@ class Planner {
 };
 
 }  // namespace
+
+const ContainerDesired* FindContainer(const records::SandboxDesired* sandbox,
+                                      const std::string& id) {
+  if (sandbox == nullptr) return nullptr;
+  for (const ContainerDesired& container : sandbox->containers()) {
+    if (container.id() == id) return &container;
+  }
+  return nullptr;
+}
+
+const ContainerActual* FindContainer(const records::SandboxActual* sandbox,
+                                     const std::string& id) {
+  if (sandbox == nullptr) return nullptr;
+  for (const ContainerActual& container : sandbox->containers()) {
+    if (container.id() == id) return &container;
+  }
+  return nullptr;
+}
 
 const char* ContainerActionKindName(ContainerAction::Kind kind) {
   switch (kind) {

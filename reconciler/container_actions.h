@@ -97,6 +97,12 @@ struct ContainerPlan {
 
 const char* ContainerActionKindName(ContainerAction::Kind kind);
 
+// The container `id` in a sandbox's desired or actual record; null if absent.
+const records::ContainerDesired* FindContainer(const records::SandboxDesired* sandbox,
+                                               const std::string& id);
+const records::ContainerActual* FindContainer(const records::SandboxActual* sandbox,
+                                              const std::string& id);
+
 // How often to look for an exit record after the init is gone while the
 // monitor lives, and when to give up on it (the monitor failed to write it).
 inline constexpr absl::Duration kExitRecordGrace = absl::Milliseconds(100);

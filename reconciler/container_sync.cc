@@ -3,10 +3,7 @@
 // Like the sandbox steps, every handle (state dir, snapshot, cgroup, monitor,
 // init) is persisted before the object it names is made, so a crash between
 // any two lines leaves a record the next pass can finish or undo.
-#include <dirent.h>
 #include <signal.h>
-
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/crash_points.h"
@@ -36,11 +33,7 @@ ContainerActual* MutableActual(SandboxActual* actual, const std::string& id) {
 }
 
 const ContainerDesired* DesiredOf(const SandboxRecord& record, const std::string& id) {
-  if (!record.desired) return nullptr;
-  for (const ContainerDesired& container : record.desired->containers()) {
-    if (container.id() == id) return &container;
-  }
-  return nullptr;
+  return FindContainer(record.desired ? &*record.desired : nullptr, id);
 }
 
 ProcessId ToProcessId(const records::ProcessHandle& handle) {
@@ -57,63 +50,7 @@ std::string ExitReason(const ContainerExit& exit) {
   return exit.exit_code == 0 ? "Completed" : "Error";
 }
 
-// Entries of `dir` (names, not "." or ".."); none when it does not exist.
-std::vector<std::string> DirEntries(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* handle = opendir(dir.c_str());
-  if (handle == nullptr) return names;
-  while (dirent* entry = readdir(handle)) {
-    const std::string name = entry->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  closedir(handle);
-  return names;
-}
-
 }  // namespace
-
-// Handles are recorded before the objects exist, so a snapshot, container dir
-// or pod monitor no record names was left by something else using our root
-// and state (an older database, a copy): it carries our marks, so it is ours
-// to remove. Records this binary cannot read may name any of them: then
-// nothing is touched.
-absl::Status Reconciler::CollectOrphanContainerObjects() {
-  if (executors_.processes == nullptr || !store_->QuarantinedIds().empty()) {
-    return absl::OkStatus();
-  }
-  std::set<std::string> snapshots, container_dirs, pod_dirs;
-  for (const SandboxRecord& record : store_->ListSandboxes()) {
-    if (!record.actual) continue;
-    if (!record.actual->monitor_dir().empty()) pod_dirs.insert(record.actual->monitor_dir());
-    for (const ContainerActual& container : record.actual->containers()) {
-      if (!container.snapshot_key().empty()) snapshots.insert(container.snapshot_key());
-      if (!container.state_dir().empty()) container_dirs.insert(container.state_dir());
-    }
-  }
-  auto log = NamedLogger("reconciler");
-  for (const std::string& name : DirEntries(absl::StrCat(options_.state_dir, "/pods"))) {
-    const std::string dir = PodDir(name);
-    if (pod_dirs.count(dir) != 0) continue;
-    absl::Status stopped = executors_.processes->StopMonitor(dir, ProcessId{});
-    if (stopped.ok()) log->info("removed orphan pod monitor dir={}", dir);
-    else log->warn("orphan pod monitor not removed dir={} error={}", dir, stopped.ToString());
-  }
-  for (const std::string& name : DirEntries(absl::StrCat(options_.state_dir, "/containers"))) {
-    const std::string dir = ContainerDir(name);
-    if (container_dirs.count(dir) != 0) continue;
-    absl::Status removed = executors_.processes->RemoveContainerDir(dir);
-    if (removed.ok()) log->info("removed orphan container dir={}", dir);
-    else log->warn("orphan container dir not removed dir={} error={}", dir, removed.ToString());
-  }
-  CONVERGE_ASSIGN_OR_RETURN(std::vector<Snapshot> existing, executors_.snapshots->List());
-  for (const Snapshot& snapshot : existing) {
-    if (snapshots.count(snapshot.key) != 0) continue;
-    absl::Status removed = executors_.snapshots->Remove(snapshot.key);
-    if (removed.ok()) log->info("removed orphan snapshot key={}", snapshot.key);
-    else log->warn("orphan snapshot not removed key={} error={}", snapshot.key, removed.ToString());
-  }
-  return absl::OkStatus();
-}
 
 bool Reconciler::SameBoot(const SandboxActual& actual) const {
   return actual.boot_id().empty() || actual.boot_id() == options_.boot_id;
@@ -127,10 +64,9 @@ std::string Reconciler::ContainerDir(const std::string& container_id) const {
   return absl::StrCat(options_.state_dir, "/containers/", container_id);
 }
 
-ObservedPod Reconciler::ObserveContainers(const SandboxRecord& record) {
+ObservedPod Reconciler::ObserveContainers(const SandboxActual& actual) {
   ObservedPod observed;
-  if (!record.actual || executors_.processes == nullptr) return observed;
-  const SandboxActual& actual = *record.actual;
+  if (executors_.processes == nullptr) return observed;
   // Pids and start times from another boot name nothing of ours.
   if (!SameBoot(actual)) return observed;
   observed.monitor_alive =
@@ -436,7 +372,6 @@ absl::StatusOr<process::ContainerSpec> Reconciler::SpecFor(const ContainerDesire
   }
   in.pod_files_dir = actual.files_dir();
   in.cgroup_v2 = executors_.cgroups->Version() == 2;
-  in.exec_fifo = absl::StrCat(container.state_dir(), "/exec.fifo");
   CONVERGE_ASSIGN_OR_RETURN(in.cgroup_procs_files,
                             executors_.cgroups->ProcsFiles(container.cgroup_path()));
   in.node_hostname = options_.node_hostname;

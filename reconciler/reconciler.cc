@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,30 @@
 #include "common/log.h"
 
 namespace converge {
+
+namespace {
+
+// The names in `dir` (not "." or "..").
+absl::StatusOr<std::vector<std::string>> DirEntries(const std::string& dir) {
+  DIR* handle = opendir(dir.c_str());
+  if (handle == nullptr) return ErrnoError(errno, "opendir `", dir, "`");
+  std::vector<std::string> names;
+  while (dirent* entry = readdir(handle)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(handle);
+  return names;
+}
+
+// DirEntries, with a missing `dir` as empty.
+absl::StatusOr<std::vector<std::string>> DirEntriesIfAny(const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = DirEntries(dir);
+  if (absl::IsNotFound(names.status())) return std::vector<std::string>();
+  return names;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Reconciler>> Reconciler::Create(ActualWriter* store,
                                                                Executors executors,
@@ -264,12 +289,9 @@ absl::Status Reconciler::CollectOrphanPins() {
   // Pins of a quarantined record belong to a sandbox this binary cannot read.
   const std::vector<std::string> quarantined = store_->QuarantinedIds();
   const std::string root = PinRoot();
-  DIR* dir = opendir(root.c_str());
-  if (dir == nullptr) return ErrnoError(errno, "opendir `", root, "`");
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<std::string> names, DirEntries(root));
   std::vector<std::string> orphans;
-  while (dirent* entry = readdir(dir)) {
-    std::string name = entry->d_name;
-    if (name == "." || name == "..") continue;
+  for (const std::string& name : names) {
     std::string path = absl::StrCat(root, "/", name);
     bool untouchable = false;
     for (const std::string& id : quarantined) {
@@ -277,7 +299,6 @@ absl::Status Reconciler::CollectOrphanPins() {
     }
     if (!known.contains(path) && !untouchable) orphans.push_back(path);
   }
-  closedir(dir);
   for (const std::string& path : orphans) {
     absl::Status removed = executors_.namespaces->Remove(path);
     if (removed.ok()) {
@@ -285,6 +306,53 @@ absl::Status Reconciler::CollectOrphanPins() {
     } else {
       NamedLogger("reconciler")->warn("orphan pin not removed path={} error={}", path, removed.ToString());
     }
+  }
+  return absl::OkStatus();
+}
+
+// Handles are recorded before the objects exist, so a snapshot, container dir
+// or pod monitor no record names was left by something else using our root
+// and state (an older database, a copy): it carries our marks, so it is ours
+// to remove. Records this binary cannot read may name any of them: then
+// nothing is touched.
+absl::Status Reconciler::CollectOrphanContainerObjects() {
+  if (executors_.processes == nullptr || !store_->QuarantinedIds().empty()) {
+    return absl::OkStatus();
+  }
+  std::set<std::string> snapshots, container_dirs, pod_dirs;
+  for (const SandboxRecord& record : store_->ListSandboxes()) {
+    if (!record.actual) continue;
+    if (!record.actual->monitor_dir().empty()) pod_dirs.insert(record.actual->monitor_dir());
+    for (const records::ContainerActual& container : record.actual->containers()) {
+      if (!container.snapshot_key().empty()) snapshots.insert(container.snapshot_key());
+      if (!container.state_dir().empty()) container_dirs.insert(container.state_dir());
+    }
+  }
+  auto log = NamedLogger("reconciler");
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<std::string> pod_names,
+                            DirEntriesIfAny(absl::StrCat(options_.state_dir, "/pods")));
+  for (const std::string& name : pod_names) {
+    const std::string dir = PodDir(name);
+    if (pod_dirs.count(dir) != 0) continue;
+    absl::Status stopped = executors_.processes->StopMonitor(dir, ProcessId{});
+    if (stopped.ok()) log->info("removed orphan pod monitor dir={}", dir);
+    else log->warn("orphan pod monitor not removed dir={} error={}", dir, stopped.ToString());
+  }
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<std::string> container_names,
+                            DirEntriesIfAny(absl::StrCat(options_.state_dir, "/containers")));
+  for (const std::string& name : container_names) {
+    const std::string dir = ContainerDir(name);
+    if (container_dirs.count(dir) != 0) continue;
+    absl::Status removed = executors_.processes->RemoveContainerDir(dir);
+    if (removed.ok()) log->info("removed orphan container dir={}", dir);
+    else log->warn("orphan container dir not removed dir={} error={}", dir, removed.ToString());
+  }
+  CONVERGE_ASSIGN_OR_RETURN(std::vector<Snapshot> existing, executors_.snapshots->List());
+  for (const Snapshot& snapshot : existing) {
+    if (snapshots.count(snapshot.key) != 0) continue;
+    absl::Status removed = executors_.snapshots->Remove(snapshot.key);
+    if (removed.ok()) log->info("removed orphan snapshot key={}", snapshot.key);
+    else log->warn("orphan snapshot not removed key={} error={}", snapshot.key, removed.ToString());
   }
   return absl::OkStatus();
 }

@@ -161,7 +161,7 @@ class Reconciler final : public HealthReporter, public ContainerOperations {
                          const SandboxLayout& layout, records::SandboxActual* actual);
 
   // Containers (container_sync.cc).
-  ObservedPod ObserveContainers(const SandboxRecord& record);
+  ObservedPod ObserveContainers(const records::SandboxActual& actual);
   // Applies the container plan; failures are collected per container (a
   // pod-level failure fails every container of the plan).
   absl::Status ApplyContainerPlan(const ContainerPlan& plan, const SandboxRecord& record,

@@ -192,9 +192,8 @@ absl::Status Reconciler::ReconcileSandbox(const std::string& id) {
   // Containers are planned on the actual state as the sandbox steps left it.
   auto sync_containers = [&]() -> absl::Status {
     if (executors_.processes == nullptr) return absl::OkStatus();
-    SandboxRecord current{id, record->desired, actual};
     containers = ComputeContainerActions(planned ? &*planned : nullptr, &actual,
-                                         ObserveContainers(current), clock_->Now());
+                                         ObserveContainers(actual), clock_->Now());
     if (!containers.empty()) {
       NamedLogger("reconciler")->info("reconcile id={} containers={}", id,
                                       containers.DebugString());

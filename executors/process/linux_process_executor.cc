@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "executors/namespace/unique_fd.h"
 #include "executors/process/init/container_init.h"
@@ -48,22 +49,6 @@ process::ProcessIdentity ToIdentity(const ProcessId& id) {
 
 ProcessId FromIdentity(const process::ProcessIdentity& identity) {
   return ProcessId{identity.pid, identity.start_time};
-}
-
-absl::StatusOr<std::string> ReadAllFd(int fd, const std::string& path) {
-  std::string out;
-  char buffer[16384];
-  while (true) {
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, "read `", path, "`");
-    if (n == 0) return out;
-    out.append(buffer, static_cast<size_t>(n));
-    if (out.size() > kMaxReadBytes) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("`", path, "` is larger than ", kMaxReadBytes, " bytes"));
-    }
-  }
 }
 
 // Writes `content` to `dir`/`name` through a temporary file and a rename.
@@ -119,18 +104,15 @@ absl::StatusOr<ProcessId> RunningMonitorOf(const std::string& pod_dir) {
     if (errno == ENOENT) return ProcessId{};
     return ErrnoError(errno, "open `", pid_file, "`");
   }
-  CONVERGE_ASSIGN_OR_RETURN(std::string text, ReadAllFd(fd.get(), pid_file));
+  CONVERGE_ASSIGN_OR_RETURN(std::string text, ReadFdUpTo(fd.get(), pid_file, kMaxReadBytes));
   int pid = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &pid) || pid <= 0) return ProcessId{};
   absl::StatusOr<uint64_t> start_time = process::ReadProcessStartTime(pid);
   if (!start_time.ok()) return ProcessId{};
-  std::string comm;
-  UniqueFd comm_fd(open(absl::StrCat("/proc/", pid, "/comm").c_str(), O_RDONLY | O_CLOEXEC));
-  if (comm_fd.get() >= 0) {
-    absl::StatusOr<std::string> read = ReadAllFd(comm_fd.get(), "comm");
-    if (read.ok()) comm = *read;
-  }
-  if (!absl::StartsWith(comm, "converge-monito")) return ProcessId{};  // comm is 15 bytes
+  absl::StatusOr<std::string> comm =
+      ReadFileUpTo(absl::StrCat("/proc/", pid, "/comm"), kMaxReadBytes);
+  // comm holds the first 15 bytes of the binary's name.
+  if (!comm.ok() || !absl::StartsWith(*comm, "converge-monito")) return ProcessId{};
   return ProcessId{pid, *start_time};
 }
 
@@ -318,13 +300,11 @@ absl::StatusOr<std::string> LinuxProcessExecutor::ReadRootfsFile(const std::stri
     if (errno == ENOENT || errno == ENOTDIR) return std::string();
     return ErrnoError(errno, "open `", display, "`");
   }
-  return ReadAllFd(fd.get(), display);
+  return ReadFdUpTo(fd.get(), display, kMaxReadBytes);
 }
 
 absl::StatusOr<std::string> LinuxProcessExecutor::ReadHostFile(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError(errno, "open `", path, "`");
-  return ReadAllFd(fd.get(), path);
+  return ReadFileUpTo(path, kMaxReadBytes);
 }
 
 absl::Status LinuxProcessExecutor::PrepareLogDir(const std::string& log_path) {

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "common/read_file.h"
+#include "common/status_macros.h"
 #include "executors/namespace/unique_fd.h"
 #include "nlohmann/json.hpp"
 
@@ -93,18 +95,7 @@ absl::StatusOr<std::optional<ExitRecord>> ReadExitRecord(const std::string& cont
     if (errno == ENOENT) return std::optional<ExitRecord>();
     return ErrnoError(errno, "open `", path, "`");
   }
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = read(fd.get(), buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, "read `", path, "`");
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > kMaxExitRecordBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("`", path, "` is too large for an exit record"));
-    }
-  }
+  CONVERGE_ASSIGN_OR_RETURN(std::string text, ReadFdUpTo(fd.get(), path, kMaxExitRecordBytes));
   absl::StatusOr<ExitRecord> record = ParseExitRecord(text);
   if (!record.ok()) return Annotate(record.status(), "`", path, "`");
   return std::optional<ExitRecord>(*std::move(record));

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/errors.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "executors/process/init/container_init.h"
 #include "executors/process/monitor/exit_record.h"
@@ -32,26 +33,9 @@ namespace {
 constexpr char kSpecFile[] = "spec.json";
 constexpr size_t kMaxSpecBytes = 4 << 20;
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t limit) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(errno, "open `", path, "`");
-  std::string content;
-  char buffer[8192];
-  for (;;) {
-    ssize_t n = read(fd.get(), buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, "read `", path, "`");
-    if (n == 0) return content;
-    content.append(buffer, static_cast<size_t>(n));
-    if (content.size() > limit) {
-      return absl::InvalidArgumentError(absl::StrCat("`", path, "` exceeds ", limit, " bytes"));
-    }
-  }
-}
-
 absl::StatusOr<ContainerSpec> ReadSpec(const std::string& container_dir) {
   CONVERGE_ASSIGN_OR_RETURN(std::string json,
-                            ReadSmallFile(absl::StrCat(container_dir, "/", kSpecFile), kMaxSpecBytes));
+                            ReadFileUpTo(absl::StrCat(container_dir, "/", kSpecFile), kMaxSpecBytes));
   absl::StatusOr<ContainerSpec> spec = ParseContainerSpec(json);
   if (!spec.ok()) return Annotate(spec.status(), "`", container_dir, "/", kSpecFile, "`");
   return spec;
@@ -81,7 +65,7 @@ bool CgroupSawOomKill(const std::string& procs_file) {
   if (slash == std::string::npos) return false;
   const std::string dir = procs_file.substr(0, slash);
   for (const char* name : {"memory.oom_control", "memory.events"}) {
-    absl::StatusOr<std::string> content = ReadSmallFile(absl::StrCat(dir, "/", name), 64 * 1024);
+    absl::StatusOr<std::string> content = ReadFileUpTo(absl::StrCat(dir, "/", name), 64 * 1024);
     if (!content.ok()) continue;
     for (absl::string_view line : absl::StrSplit(*content, '\n')) {
       std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(line, ' ');

@@ -384,7 +384,6 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const ContainerSpecInputs& in) 
   spec.sandbox_id = in.sandbox_id;
   spec.rootfs = in.rootfs;
   spec.readonly_rootfs = security.readonly_rootfs();
-  spec.exec_fifo = in.exec_fifo;
   spec.cgroup_procs_files = in.cgroup_procs_files;
   spec.log_path = ContainerLogPath(in.sandbox_config, config);
   CONVERGE_ASSIGN_OR_RETURN(spec.stop_signal, ResolveStopSignal(config, in.image));

@@ -92,7 +92,6 @@ struct ContainerSpecInputs {
   // Whether the node runs cgroup v2: then a non-privileged container gets a
   // fresh cgroup namespace, as containerd does.
   bool cgroup_v2 = false;
-  std::string exec_fifo;
   std::vector<std::string> cgroup_procs_files;
   // For HOSTNAME (and a fresh uts namespace) when the sandbox sets no hostname.
   std::string node_hostname;

@@ -49,7 +49,6 @@ ContainerSpecInputs BaseInputs() {
                        {"uts", "/run/converge/ns/s1/uts"}};
   in.pid_namespace_holder = "/proc/4242/ns/pid";
   in.pod_files_dir = "/run/converge/pods/s1/files";
-  in.exec_fifo = "/run/converge/containers/c1/exec.fifo";
   in.cgroup_procs_files = {"/sys/fs/cgroup/kubepods/pod1/c1/cgroup.procs"};
   in.node_hostname = "node-1";
   return in;
@@ -124,7 +123,6 @@ TEST(BuildContainerSpecTest, Base) {
   EXPECT_EQ(spec.masked_paths, DefaultMaskedPaths());
   EXPECT_EQ(spec.readonly_paths, DefaultReadonlyPaths());
   EXPECT_EQ(spec.devices.size(), DefaultDevices().size());
-  EXPECT_EQ(spec.exec_fifo, "/run/converge/containers/c1/exec.fifo");
   EXPECT_EQ(spec.cgroup_procs_files, Strings{"/sys/fs/cgroup/kubepods/pod1/c1/cgroup.procs"});
   EXPECT_EQ(spec.log_path, "/var/log/pods/ns_pod_uid/web/0.log");
   EXPECT_EQ(spec.stop_signal, 15);
